@@ -1,0 +1,18 @@
+/* listen.h -- opening and closing the milter listening socket. */
+#ifndef RMILTER_LISTEN_H
+#define RMILTER_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct rmilter_config;
+
+/* Opens c->bind (non-blocking, close-on-exec, listening with
+ * c->listen_backlog).  A stale unix socket is removed first.  Returns the fd,
+ * or -1 with ERR filled.  *IS_TCP tells whether TCP_NODELAY applies. */
+int listen_open(const struct rmilter_config *c, bool *is_tcp, char *err,
+    size_t errlen);
+/* Closes FD and removes the unix socket file we created. */
+void listen_close(const struct rmilter_config *c, int fd);
+
+#endif

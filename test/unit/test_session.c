@@ -1,0 +1,532 @@
+/* test_session.c -- the session state machine driven over a socketpair, as
+ * an MTA would: negotiation (v2..v6), NR flags, every stage, EOM edits,
+ * several messages, abort, quit-nc, asynchronous verdicts and bad input. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "milter_proto.h"
+#include "milter_session.h"
+#include "tt.h"
+
+static struct event_base *base;
+static struct rmilter_config *conf;
+static int mta = -1;		/* our end of the socketpair */
+static uint32_t proto;		/* negotiated protocol bits */
+
+struct reply {
+	uint8_t cmd;
+	uint8_t data[70000];
+	size_t len;
+};
+
+static void
+setup(const char *config_text)
+{
+	struct conf_diag d;
+	int sv[2];
+
+	conf_diag_init(&d);
+	conf = conf_load_buffer("test.conf", config_text, strlen(config_text),
+	    &d);
+	if (conf == NULL) {
+		size_t i;
+		char line[512];
+
+		for (i = 0; i < d.n; i++) {
+			conf_diag_format(&d.v[i], line, sizeof(line));
+			fprintf(stderr, "%s\n", line);
+		}
+	}
+	conf_diag_free(&d);
+	base = event_base_new();
+	daemon_test_init(base, conf);
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	milter_session_new(base, sv[0], false, conf);
+	mta = sv[1];
+}
+
+static void
+teardown(void)
+{
+	if (mta >= 0)
+		close(mta);
+	mta = -1;
+	/* let the session see EOF and free itself */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	milter_session_free_all();
+	event_base_free(base);
+	conf_unref(conf);
+	base = NULL;
+	conf = NULL;
+}
+
+static void
+send_raw(const void *p, size_t n)
+{
+	TT_CHECK_INT(write(mta, p, n), ==, (ssize_t)n);
+}
+
+static void
+send_frame(uint8_t cmd, const void *data, size_t len)
+{
+	struct mbuf b = { 0 };
+
+	milter_put_frame(&b, cmd, data, len);
+	send_raw(mbuf_data(&b), mbuf_avail(&b));
+	mbuf_free(&b);
+}
+
+/* Runs the loop until N bytes can be read from the MTA end (2 s cap). */
+static int
+read_exact(uint8_t *p, size_t n)
+{
+	size_t got = 0;
+	int i;
+
+	for (i = 0; i < 400 && got < n; i++) {
+		struct pollfd pfd = { mta, POLLIN, 0 };
+		ssize_t r;
+
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (poll(&pfd, 1, 5) <= 0)
+			continue;
+		r = read(mta, p + got, n - got);
+		if (r <= 0)
+			return -1;	/* closed */
+		got += (size_t)r;
+	}
+	return got == n ? 0 : -1;
+}
+
+static int
+read_reply(struct reply *r)
+{
+	uint8_t hdr[5];
+	uint32_t len;
+
+	if (read_exact(hdr, 5) < 0)
+		return -1;
+	len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+	    ((uint32_t)hdr[2] << 8) | hdr[3];
+	r->cmd = hdr[4];
+	r->len = len - 1;
+	if (r->len > sizeof(r->data))
+		return -1;
+	return r->len ? read_exact(r->data, r->len) : 0;
+}
+
+/* true if the session closed the connection (EOF within 1 s). */
+static bool
+peer_closed(void)
+{
+	uint8_t b;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		struct pollfd pfd = { mta, POLLIN, 0 };
+
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (poll(&pfd, 1, 5) > 0)
+			return read(mta, &b, 1) == 0;
+	}
+	return false;
+}
+
+static uint32_t
+rd32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	    ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void
+negotiate(uint32_t version, uint32_t actions, uint32_t protocol,
+    struct reply *r)
+{
+	uint8_t o[12];
+
+	o[0] = (uint8_t)(version >> 24); o[1] = (uint8_t)(version >> 16);
+	o[2] = (uint8_t)(version >> 8); o[3] = (uint8_t)version;
+	o[4] = (uint8_t)(actions >> 24); o[5] = (uint8_t)(actions >> 16);
+	o[6] = (uint8_t)(actions >> 8); o[7] = (uint8_t)actions;
+	o[8] = (uint8_t)(protocol >> 24); o[9] = (uint8_t)(protocol >> 16);
+	o[10] = (uint8_t)(protocol >> 8); o[11] = (uint8_t)protocol;
+	send_frame('O', o, 12);
+	TT_CHECK_INT(read_reply(r), ==, 0);
+	TT_CHECK_INT(r->cmd, ==, 'O');
+	proto = rd32(r->data + 8);
+}
+
+/* Sends CMD and, unless the milter negotiated no reply / no event,
+ * expects one reply whose command byte is returned ('-' = none). */
+static int
+event_(uint8_t cmd, const void *data, size_t len, struct reply *r)
+{
+	if (proto & milter_cmd_no_bit(cmd))
+		return '-';
+	send_frame(cmd, data, len);
+	if (proto & milter_cmd_nr_bit(cmd))
+		return '-';
+	if (read_reply(r) < 0)
+		return -1;
+	return r->cmd;
+}
+
+static const char CONF_TEST[] =
+    "bind_socket = \"inet:1@127.0.0.1\";\ntest_policy = yes;\n";
+static const char CONF_PLAIN[] = "bind_socket = \"inet:1@127.0.0.1\";\n";
+
+#define LIT(s) s, sizeof(s)
+
+/* connect + helo, once per connection */
+static void
+hello(struct reply *r)
+{
+	send_frame('D', LIT("Cj\0mx.test\0{daemon_name}\0mx.test"));
+	TT_CHECK(strchr("c-", event_('C', LIT("localhost\0" "4\x8d\xb2"
+	    "127.0.0.1"), r)) != NULL);
+	TT_CHECK(strchr("c-", event_('H', LIT("client.test"), r)) != NULL);
+}
+
+/* mail, one rcpt; R holds the RCPT reply (if any) */
+static void
+mail_rcpt(struct reply *r, const char *from, const char *rcpt)
+{
+	char buf[256];
+	size_t n;
+
+	n = (size_t)snprintf(buf, sizeof(buf), "%s%csize=10", from, 0) + 1;
+	send_frame('D', LIT("M{auth_authen}\0alice"));
+	TT_CHECK(strchr("c-", event_('M', buf, n, r)) != NULL);
+	n = strlen(rcpt) + 1;
+	send_frame('D', LIT("Ri\0QID1"));
+	event_('R', rcpt, n, r);
+}
+
+static void
+envelope(struct reply *r, const char *from, const char *rcpt)
+{
+	hello(r);
+	mail_rcpt(r, from, rcpt);
+}
+
+static int
+message(struct reply *r, const char *hdrval)
+{
+	int c;
+
+	TT_CHECK(strchr("c-", event_('T', "", 0, r)) != NULL);
+	TT_CHECK(strchr("c-", event_('L', "From\0a@test", 12, r)) != NULL);
+	if (hdrval != NULL) {
+		char buf[512];
+		size_t n = (size_t)snprintf(buf, sizeof(buf),
+		    "X-Rmilter-Test%c%s", 0, hdrval) + 1;
+
+		TT_CHECK(strchr("c-", event_('L', buf, n, r)) != NULL);
+	}
+	TT_CHECK(strchr("c-", event_('N', "", 0, r)) != NULL);
+	TT_CHECK(strchr("cs-", event_('B', "body\r\n", 6, r)) != NULL);
+	send_frame('D', LIT("Ei\0QID1"));
+	send_frame('E', "", 0);
+	c = read_reply(r) < 0 ? -1 : r->cmd;
+	return c;
+}
+
+static void
+test_negotiate_v6(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	TT_CHECK_INT(rd32(r.data), ==, 6);
+	/* test policy: replies at MAIL/RCPT/EOM only; no DATA/EOH/UNKNOWN */
+	TT_CHECK(proto & SMFIP_NR_CONN);
+	TT_CHECK(proto & SMFIP_NR_HELO);
+	TT_CHECK(proto & SMFIP_NR_HDR);
+	TT_CHECK(proto & SMFIP_NR_BODY);
+	TT_CHECK(!(proto & SMFIP_NR_MAIL));
+	TT_CHECK(!(proto & SMFIP_NR_RCPT));
+	TT_CHECK(proto & SMFIP_NODATA);
+	TT_CHECK(proto & SMFIP_NOEOH);
+	TT_CHECK(!(proto & SMFIP_NOHDRS));
+	TT_CHECK(proto & SMFIP_SKIP);
+	TT_CHECK(proto & SMFIP_HDR_LEADSPC);
+	TT_CHECK((proto & ~0x1fffffu) == 0);
+	/* macro lists follow (SETSYMLIST offered) */
+	TT_CHECK(r.len > 12);
+	TT_CHECK(rd32(r.data + 4) & SMFIF_SETSYMLIST);
+	teardown();
+}
+
+static void
+test_negotiate_v2_offers_less(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(2, 0x0f, 0x7f, &r);
+	TT_CHECK_INT(rd32(r.data), ==, 2);
+	TT_CHECK((rd32(r.data + 4) & ~0x0fu) == 0);	/* actions subset */
+	TT_CHECK((proto & ~0x7fu) == 0);		/* protocol subset */
+	TT_CHECK_INT(r.len, ==, 12);			/* no macro lists */
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(r.cmd, ==, 'c');
+	/* v2 without NR: the header is answered */
+	TT_CHECK_INT(message(&r, "addheader X-A 1"), ==, 'h');
+	TT_CHECK_INT(read_reply(&r), ==, 0);
+	TT_CHECK_INT(r.cmd, ==, 'c');
+	teardown();
+}
+
+static void
+test_plain_message_continue(void)
+{
+	struct reply r;
+
+	setup(CONF_PLAIN);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	/* nothing configured: no headers, no body, no replies before EOM */
+	TT_CHECK(proto & SMFIP_NOHDRS);
+	TT_CHECK(proto & SMFIP_NOBODY);
+	TT_CHECK(proto & SMFIP_NR_RCPT);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, NULL), ==, 'c');
+	send_frame('A', "", 0);
+	send_frame('Q', "", 0);
+	TT_CHECK(peer_closed());
+	teardown();
+}
+
+static void
+test_eom_edits_in_order(void)
+{
+	struct reply r;
+	int c, n = 0;
+	char seen[16] = "";
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(r.cmd, ==, 'c');
+	c = message(&r, "replbody new\\nbody; addheader X-A hello; "
+	    "insheader 0 X-Top top; chgheader Subject 1 s; delheader X-D 1; "
+	    "chgfrom <n@test> RET=HDRS; addrcpt <c@dest>; "
+	    "addrcpt <d@dest> NOTIFY=NEVER; delrcpt <b@dest>; quarantine q");
+	while (c > 0 && c != 'c' && n < 15) {
+		seen[n++] = (char)c;
+		if (c == 'h') {	/* LEADSPC: we supply the space */
+			TT_CHECK_STR((const char *)r.data, "X-A");
+			TT_CHECK_STR((const char *)r.data + 4, " hello");
+		}
+		if (c == 'b')
+			TT_CHECK(r.len == 11 &&
+			    memcmp(r.data, "new\r\nbody\r\n", 11) == 0);
+		c = read_reply(&r) < 0 ? -1 : r.cmd;
+	}
+	seen[n] = '\0';
+	/* body replacement last, just before the final reply */
+	TT_CHECK_STR(seen, "himme+2-qb");
+	TT_CHECK_INT(c, ==, 'c');
+	teardown();
+}
+
+static void
+test_reject_texts(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, "reject"), ==, 'y');
+	TT_CHECK_STR((const char *)r.data, "550 5.7.1 Rejected by test policy");
+	send_frame('A', "", 0);
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, "tempfail 421 4.3.2 busy 50%"), ==, 'y');
+	TT_CHECK_STR((const char *)r.data, "421 4.3.2 busy 50%%");
+	send_frame('A', "", 0);
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, "reject-multi"), ==, 'y');
+	TT_CHECK_STR((const char *)r.data,
+	    "550-5.7.1 first line\r\n550 5.7.1 second line");
+	send_frame('A', "", 0);
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	/* an invalid text degrades to a plain reject, never a bad frame */
+	TT_CHECK_INT(message(&r, "reject 450 4.7.1 wrong class"), ==, 'r');
+	send_frame('A', "", 0);
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, "discard; addheader X-A 1"), ==, 'd');
+	teardown();
+}
+
+static void
+test_envelope_rejects(void)
+{
+	struct reply r;
+	char m[] = "<test-reject-mail@x>";
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	envelope(&r, "<a@test>", "<test-reject-rcpt@dest>");
+	TT_CHECK_INT(r.cmd, ==, 'y');
+	TT_CHECK_STR((const char *)r.data,
+	    "550 5.1.1 Recipient rejected by test policy");
+	TT_CHECK_INT(event_('R', "<test-tempfail-rcpt@d>", 23, &r), ==, 'y');
+	TT_CHECK(r.data[0] == '4');
+	TT_CHECK_INT(event_('R', "<ok@d>", 7, &r), ==, 'c');
+	TT_CHECK_INT(message(&r, NULL), ==, 'c');
+	send_frame('A', "", 0);
+	TT_CHECK_INT(event_('M', m, sizeof(m), &r), ==, 'y');
+	teardown();
+}
+
+static void
+test_abort_mid_body_and_reuse(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	envelope(&r, "<a@test>", "<b@dest>");
+	event_('L', "X-Rmilter-Test\0reject", 22, &r);
+	event_('B', "partial", 7, &r);
+	send_frame('A', "", 0);	/* abort: the reject header must not leak */
+	send_frame('A', "", 0);	/* double abort outside a transaction */
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, NULL), ==, 'c');
+	/* quit-nc: a new connection on the same socket */
+	send_frame('K', "", 0);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, "accept"), ==, 'a');
+	teardown();
+}
+
+static void
+test_no_nr_offered_every_stage_replied(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x3ff, &r);	/* no NR bits offered */
+	TT_CHECK((proto & 0x1ff000u) == 0);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(r.cmd, ==, 'c');
+	TT_CHECK_INT(message(&r, NULL), ==, 'c');
+	teardown();
+}
+
+static void
+test_out_of_order_and_garbage(void)
+{
+	struct reply r;
+	static const uint8_t zero[] = { 0, 0, 0, 0, 'X' };
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x3ff, &r);
+	hello(&r);
+	/* RCPT before MAIL: a tempfail, the session survives */
+	TT_CHECK_INT(event_('R', "<b@d>", 6, &r), ==, 't');
+	/* malformed MAIL (no NUL): tempfail, still alive */
+	TT_CHECK_INT(event_('M', "<a@b>", 5, &r), ==, 't');
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, NULL), ==, 'c');
+	send_raw(zero, sizeof(zero));	/* length 0: closed */
+	TT_CHECK(peer_closed());
+	teardown();
+
+	setup(CONF_TEST);
+	send_frame('M', "<a@b>", 6);	/* before OPTNEG: closed */
+	TT_CHECK(peer_closed());
+	teardown();
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	send_frame('Z', "", 0);		/* unknown command: closed */
+	TT_CHECK(peer_closed());
+	teardown();
+
+	setup(CONF_TEST);
+	send_raw("\x7f\xff\xff\xff", 4);	/* absurd length: closed */
+	TT_CHECK(peer_closed());
+	teardown();
+}
+
+static void
+test_malformed_at_no_reply_stage(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);	/* NR_HDR negotiated */
+	envelope(&r, "<a@test>", "<b@dest>");
+	send_frame('L', "nonul", 5);		/* bad header, no reply */
+	TT_CHECK_INT(message(&r, NULL), ==, 'y');	/* tempfail at EOM */
+	TT_CHECK(r.data[0] == '4');
+	teardown();
+}
+
+static void
+test_async_delay(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_INT(message(&r, "delay 100; addheader X-Late yes"), ==, 'h');
+	TT_CHECK_INT(read_reply(&r), ==, 0);
+	TT_CHECK_INT(r.cmd, ==, 'c');
+	/* close while a delay is pending: no crash, timer cancelled */
+	send_frame('A', "", 0);
+	mail_rcpt(&r, "<a@test>", "<b@dest>");
+	event_('L', "X-Rmilter-Test\0delay 5000", 26, &r);
+	send_frame('E', "", 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	teardown();
+}
+
+static void
+test_split_bytes(void)
+{
+	struct reply r;
+	struct mbuf b = { 0 };
+	size_t i;
+
+	setup(CONF_TEST);
+	/* the whole OPTNEG one byte at a time */
+	milter_put_frame(&b, 'O', "\0\0\0\6\0\0\1\xff\0\x1f\xff\xff", 12);
+	for (i = 0; i < mbuf_avail(&b); i++) {
+		send_raw(mbuf_data(&b) + i, 1);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	TT_CHECK_INT(read_reply(&r), ==, 0);
+	TT_CHECK_INT(r.cmd, ==, 'O');
+	mbuf_free(&b);
+	teardown();
+}
+
+TT_MAIN(
+	{ "session/negotiate_v6", test_negotiate_v6 },
+	{ "session/negotiate_v2", test_negotiate_v2_offers_less },
+	{ "session/plain_continue", test_plain_message_continue },
+	{ "session/eom_edits", test_eom_edits_in_order },
+	{ "session/reject_texts", test_reject_texts },
+	{ "session/envelope_rejects", test_envelope_rejects },
+	{ "session/abort_reuse_quitnc", test_abort_mid_body_and_reuse },
+	{ "session/no_nr_offered", test_no_nr_offered_every_stage_replied },
+	{ "session/bad_input", test_out_of_order_and_garbage },
+	{ "session/malformed_nr_stage", test_malformed_at_no_reply_stage },
+	{ "session/async_delay", test_async_delay },
+	{ "session/split_bytes", test_split_bytes },
+)
