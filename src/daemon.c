@@ -34,6 +34,7 @@ static struct {
 	bool debug;
 	int lfd;
 	bool is_tcp;
+	bool own_socket;	/* we created the unix socket file */
 	struct event *ev_accept, *ev_accept_retry, *ev_shutdown;
 	struct event *ev_sig[4];
 	bool accept_paused;
@@ -259,7 +260,7 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 	D.draining = true;
 	if (D.ev_accept != NULL)
 		event_del(D.ev_accept);
-	listen_close(D.conf, D.lfd);
+	listen_close(D.conf, D.lfd, D.own_socket);
 	D.lfd = -1;
 	if (milter_session_drain() == 0) {
 		event_base_loopexit(D.base, NULL);
@@ -378,6 +379,10 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	}
 	c->generation = D.generation = 1;
 	D.conf = c;
+	D.own_socket = !listen_is_systemd();
+	if (listen_is_systemd() && c->bind.kind != CONF_LISTEN_FD)
+		log_notice("systemd socket activation: using fd 3 instead of "
+		    "bind_socket %s", c->bind.text ? c->bind.text : "");
 	if ((D.lfd = listen_open(c, &D.is_tcp, err, sizeof(err))) < 0) {
 		log_error("cannot listen: %s", err);
 		goto out;
@@ -423,7 +428,7 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 out:
 	milter_session_free_all();
 	if (D.lfd >= 0)
-		listen_close(D.conf, D.lfd);
+		listen_close(D.conf, D.lfd, D.own_socket);
 	if (D.conf != NULL && D.conf->pidfile != NULL && rc == 0)
 		unlink(D.conf->pidfile);
 	for (i = 0; i < 4; i++)

@@ -206,6 +206,22 @@ listen_fd(const struct rmilter_config *c, char *err, size_t errlen)
 	return fd;
 }
 
+/* true if systemd passed us sockets (LISTEN_PID is our pid). */
+static bool
+systemd_activated(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+
+	return pid != NULL && nfds != NULL && (pid_t)atol(pid) == getpid() &&
+	    atoi(nfds) >= 1;
+}
+
+bool
+listen_is_systemd(void)
+{
+	return systemd_activated();
+}
+
 int
 listen_open(const struct rmilter_config *c, bool *is_tcp, char *err,
     size_t errlen)
@@ -215,7 +231,14 @@ listen_open(const struct rmilter_config *c, bool *is_tcp, char *err,
 	int fd;
 
 	err[0] = '\0';
-	switch (c->bind.kind) {
+	if (c->bind.kind != CONF_LISTEN_FD && systemd_activated()) {
+		/* socket activation wins over the configured address */
+		struct rmilter_config tmp = *c;
+
+		tmp.bind.kind = CONF_LISTEN_FD;
+		tmp.bind.fd = SD_LISTEN_FDS_START;
+		fd = listen_fd(&tmp, err, errlen);
+	} else switch (c->bind.kind) {
 	case CONF_LISTEN_UNIX:
 		fd = listen_unix(c, err, errlen);
 		break;
@@ -245,11 +268,12 @@ listen_open(const struct rmilter_config *c, bool *is_tcp, char *err,
 }
 
 void
-listen_close(const struct rmilter_config *c, int fd)
+listen_close(const struct rmilter_config *c, int fd, bool remove_path)
 {
 	if (fd < 0)
 		return;
 	close(fd);
-	if (c->bind.kind == CONF_LISTEN_UNIX && c->bind.path != NULL)
+	if (remove_path && c->bind.kind == CONF_LISTEN_UNIX &&
+	    c->bind.path != NULL)
 		unlink(c->bind.path);
 }

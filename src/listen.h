@@ -12,7 +12,10 @@ struct rmilter_config;
  * or -1 with ERR filled.  *IS_TCP tells whether TCP_NODELAY applies. */
 int listen_open(const struct rmilter_config *c, bool *is_tcp, char *err,
     size_t errlen);
-/* Closes FD and removes the unix socket file we created. */
-void listen_close(const struct rmilter_config *c, int fd);
+/* true if systemd socket activation passed us a socket: listen_open then
+ * uses fd 3 whatever bind_socket says. */
+bool listen_is_systemd(void);
+/* Closes FD; REMOVE_PATH removes the unix socket file (only if we made it). */
+void listen_close(const struct rmilter_config *c, int fd, bool remove_path);
 
 #endif
