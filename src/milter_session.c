@@ -530,6 +530,8 @@ session_apply_verdict(struct milter_session *s, uint8_t cmd,
 	}
 	if (cmd == SMFIC_BODY && v->action == POLICY_SKIP)
 		m->skip_body = true;
+	if (cmd == SMFIC_BODY && v->action == POLICY_CONTINUE && m->skip_body)
+		v->action = POLICY_SKIP;
 	if (may_reply(s, cmd)) {
 		put_verdict(s, cmd, v);
 		if (v->action == POLICY_ACCEPT && m->active) {
@@ -669,7 +671,9 @@ session_optneg(struct milter_session *s, const struct milter_frame *f)
 		nr |= SMFIP_NR_HDR;
 	if (!(needs.replies & STAGE_BIT(STAGE_EOH)))
 		nr |= SMFIP_NR_EOH;
-	if (!(needs.replies & STAGE_BIT(STAGE_BODY)))
+	s->body_limit = needs.body_limit;
+	if (!(needs.replies & STAGE_BIT(STAGE_BODY)) &&
+	    (needs.body_limit == 0 || !(o.protocol & SMFIP_SKIP)))
 		nr |= SMFIP_NR_BODY;
 	if (!(needs.replies & STAGE_BIT(STAGE_UNKNOWN)))
 		nr |= SMFIP_NR_UNKN;
@@ -874,6 +878,13 @@ session_body(struct milter_session *s, const struct milter_frame *f)
 	session_enter_phase(s, PH_BODY);
 	s->msg.body_bytes += f->len;
 	s->msg.body_chunks++;
+	if (s->body_limit > 0 && s->msg.body_bytes >= s->body_limit &&
+	    !s->msg.skip_body) {
+		/* the policy sees this last chunk; the reply is SKIP */
+		s->msg.skip_body = true;
+		session_run_stage(s, SMFIC_BODY);
+		return;
+	}
 	if (s->msg.skip_body) {
 		if (may_reply(s, f->cmd))
 			milter_put_simple(&s->out, (s->protocol & SMFIP_SKIP) ?

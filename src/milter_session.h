@@ -102,6 +102,7 @@ struct milter_session {
 	uint32_t mta_version, mta_actions, mta_protocol;
 	uint32_t version, actions, protocol;
 	uint32_t stages;	/* policy stages we receive */
+	uint64_t body_limit;	/* SKIP the body after this many bytes (0: no) */
 
 	/* connection */
 	char *hostname;

@@ -31,7 +31,7 @@ policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
 	    STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT);
 	needs->replies = STAGE_BIT(STAGE_EOM);
 	if (conf->test_policy)
-		test_policy_needs(needs);
+		test_policy_needs(conf, needs);
 }
 
 enum policy_action

@@ -22,8 +22,9 @@ struct test_delay {
 };
 
 void
-test_policy_needs(struct policy_needs *needs)
+test_policy_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 {
+	needs->body_limit = conf->max_size;
 	needs->stages |= STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT) |
 	    STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_BODY);
 	needs->replies |= STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT) |

@@ -7,7 +7,10 @@
 
 struct milter_session;
 
-void test_policy_needs(struct policy_needs *needs);
+struct rmilter_config;
+
+void test_policy_needs(const struct rmilter_config *conf,
+    struct policy_needs *needs);
 enum policy_action test_policy_run(struct milter_session *s,
     enum policy_stage stage, struct policy_verdict *v);
 /* Cancels what the policy holds for the current message / the session. */

@@ -516,7 +516,37 @@ test_split_bytes(void)
 	teardown();
 }
 
+static void
+test_skip_after_body_limit(void)
+{
+	struct reply r;
+	static char chunk[600];
+
+	setup("bind_socket = \"inet:1@127.0.0.1\";\ntest_policy = yes;\n"
+	    "max_size = 1k;\n");
+	negotiate(6, 0x1ff, 0x1fffff, &r);
+	TT_CHECK(!(proto & SMFIP_NR_BODY));	/* body answered: SKIP use */
+	TT_CHECK(proto & SMFIP_SKIP);
+	envelope(&r, "<a@test>", "<b@dest>");
+	event_('L', LIT("Subject\0x"), &r);
+	memset(chunk, 'x', sizeof(chunk));
+	TT_CHECK_INT(event_('B', chunk, sizeof(chunk), &r), ==, 'c');
+	TT_CHECK_INT(event_('B', chunk, sizeof(chunk), &r), ==, 's');
+	send_frame('E', "", 0);
+	TT_CHECK_INT(read_reply(&r), ==, 0);
+	TT_CHECK_INT(r.cmd, ==, 'c');
+	teardown();
+
+	/* an MTA without SKIP: plain continue, NR_BODY used */
+	setup("bind_socket = \"inet:1@127.0.0.1\";\ntest_policy = yes;\n"
+	    "max_size = 1k;\n");
+	negotiate(6, 0x1ff, 0x1ffbff, &r);
+	TT_CHECK(proto & SMFIP_NR_BODY);
+	teardown();
+}
+
 TT_MAIN(
+	{ "session/skip_after_body_limit", test_skip_after_body_limit },
 	{ "session/negotiate_v6", test_negotiate_v6 },
 	{ "session/negotiate_v2", test_negotiate_v2_offers_less },
 	{ "session/plain_continue", test_plain_message_continue },
