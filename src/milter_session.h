@@ -36,14 +36,9 @@ enum milter_macro_slot {
 	MSLOT_EOH, MSLOT_EOM, MSLOT_UNKNOWN, MSLOT_COUNT
 };
 
-#define MILTER_MACROS_PER_SLOT 64
-
 struct milter_macro_table {
-	uint8_t *raw;		/* copy of the D payload; names/values point here */
-	size_t rawcap;
-	unsigned n;
-	const char *name[MILTER_MACROS_PER_SLOT];
-	const char *value[MILTER_MACROS_PER_SLOT];
+	uint8_t *raw;		/* name\0value\0 pairs as the MTA sent them */
+	uint32_t len, cap;
 };
 
 struct milter_rcpt {

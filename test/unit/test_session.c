@@ -19,6 +19,7 @@
 static struct event_base *base;
 static struct rmilter_config *conf;
 static int mta = -1;		/* our end of the socketpair */
+static struct milter_session *sess;
 static uint32_t proto;		/* negotiated protocol bits */
 
 struct reply {
@@ -50,7 +51,7 @@ setup(const char *config_text)
 	daemon_test_init(base, conf);
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	milter_session_new(base, sv[0], false, conf);
+	sess = milter_session_new(base, sv[0], false, conf);
 	mta = sv[1];
 }
 
@@ -545,7 +546,30 @@ test_skip_after_body_limit(void)
 	teardown();
 }
 
+static void
+test_macros(void)
+{
+	struct reply r;
+
+	setup(CONF_TEST);
+	negotiate(6, 0x1ff, 0x3ff, &r);
+	envelope(&r, "<a@test>", "<b@dest>");
+	TT_CHECK_STR(milter_session_macro(sess, "j"), "mx.test");
+	TT_CHECK_STR(milter_session_macro(sess, "{daemon_name}"), "mx.test");
+	TT_CHECK_STR(milter_session_macro(sess, "auth_authen"), "alice");
+	TT_CHECK_STR(milter_session_macro(sess, "i"), "QID1");
+	TT_CHECK(milter_session_macro(sess, "{nope}") == NULL);
+	/* a new MAIL stage clears RCPT macros; a broken list keeps its
+	 * well-formed prefix */
+	send_frame('D', LIT("M{auth_authen}\0bob\0{x}"));
+	TT_CHECK_INT(event_('M', LIT("<c@test>"), &r), ==, 'c');
+	TT_CHECK_STR(milter_session_macro(sess, "auth_authen"), "bob");
+	TT_CHECK(milter_session_macro(sess, "i") == NULL);
+	teardown();
+}
+
 TT_MAIN(
+	{ "session/macros", test_macros },
 	{ "session/skip_after_body_limit", test_skip_after_body_limit },
 	{ "session/negotiate_v6", test_negotiate_v6 },
 	{ "session/negotiate_v2", test_negotiate_v2_offers_less },
