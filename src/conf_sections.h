@@ -1,0 +1,232 @@
+/* conf_sections.h -- typed structs for the rmilter.conf sections whose
+ * modules come later: clamav, spamd, redis (alias memcached), greylisting,
+ * limits, dkim, rule and beanstalk.  Every field is filled and validated by
+ * conf_load(); times are milliseconds, sizes bytes. */
+#ifndef RMILTER_CONF_SECTIONS_H
+#define RMILTER_CONF_SECTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+#include "conf.h"
+
+#define CONF_PORT_CLAMD		3310
+#define CONF_PORT_RSPAMD	11333
+#define CONF_PORT_SPAMD		783
+#define CONF_PORT_REDIS		6379
+#define CONF_PORT_BEANSTALK	11300
+
+/* One entry of a server list: "[r:]host[:port[:priority]]", "[ipv6]:port",
+ * "/path/to/socket" or "./relative/socket". */
+struct conf_server {
+	char *text;		/* as written, for logs */
+	char *host;		/* NULL for a unix socket; no brackets for IPv6 */
+	char *path;		/* unix socket path, else NULL */
+	unsigned port;		/* default applied; 0 for a unix socket */
+	unsigned priority;	/* 0 unless given */
+	bool is_rspamd;		/* spamd.servers: "r:" prefix (rspamd protocol) */
+};
+
+struct conf_serverlist {
+	struct conf_server *v;
+	size_t n;
+};
+
+/* A regex written /pattern/flags, compiled at load time. */
+struct conf_regex {
+	char *text;		/* "/pattern/flags" as written */
+	uint32_t options;	/* PCRE2_CASELESS etc. */
+	pcre2_code *code;	/* NULL when unset */
+};
+
+struct conf_clamav {
+	bool present;			/* a clamav {} section was seen */
+	struct conf_serverlist servers;	/* default port 3310; empty = off */
+	uint64_t connect_timeout;	/* 1s */
+	uint64_t port_timeout;		/* 3s (legacy STREAM protocol) */
+	uint64_t results_timeout;	/* 20s */
+	uint64_t error_time;		/* 10s */
+	uint64_t dead_time;		/* 300s */
+	unsigned maxerrors;		/* 10 */
+	struct conf_netlist whitelist;	/* clients not scanned */
+};
+
+struct conf_spamd {
+	bool present;
+	struct conf_serverlist servers;	/* r:host = rspamd (11333), host = spamd (783) */
+	uint64_t connect_timeout;	/* 1s */
+	uint64_t results_timeout;	/* 20s */
+	uint64_t error_time;		/* 10s */
+	uint64_t dead_time;		/* 300s */
+	unsigned maxerrors;		/* 10 */
+	unsigned retry_count;		/* 5 */
+	uint64_t retry_timeout;		/* 1s */
+	bool tempfail_on_error;		/* alias spamd_temp_fail; no */
+	char *reject_message;
+	struct conf_netlist whitelist;
+	bool spamd_greylist;		/* yes */
+	bool spamd_never_reject;	/* no */
+	bool spamd_spam_add_header;	/* yes */
+	bool spamd_soft_fail;		/* yes */
+	char *spam_header;		/* X-Spam */
+	char *spam_header_value;	/* yes */
+	bool spam_no_auth_header;	/* no */
+	bool extended_spam_headers;	/* no */
+	struct conf_rcptlist extended_headers_rcpt;
+	char *spamd_settings_id;	/* NULL: none */
+	bool compression;		/* no */
+	char *trace_symbol;
+	char *trace_addr;
+	char *rspamd_metric;		/* default */
+	struct conf_serverlist also_check;	/* extra scanners, only reported */
+	char *spam_bar_char;		/* x */
+	char *diff_dir;
+	char *symbols_dir;
+	struct conf_strlist check_symbols;
+};
+
+struct conf_redis {
+	bool present;			/* redis {} or memcached {} seen */
+	struct conf_serverlist servers_grey;	/* default port 6379 */
+	struct conf_serverlist servers_white;
+	struct conf_serverlist servers_limits;
+	struct conf_serverlist servers_id;
+	struct conf_serverlist servers_spam;
+	struct conf_serverlist servers_copy;
+	char *spam_channel;
+	char *copy_channel;
+	double copy_probability;	/* percent 0..100; default 100 */
+	char *grey_prefix;		/* grey */
+	char *white_prefix;		/* white */
+	char *id_prefix;		/* id */
+	char *password;
+	char *dbname;
+	uint64_t connect_timeout;	/* 1s */
+	uint64_t error_time;		/* 10s */
+	uint64_t dead_time;		/* 300s */
+	unsigned maxerrors;		/* 10 */
+	char *protocol;			/* ignored (tcp|udp) */
+};
+
+struct conf_greylisting {
+	bool present;
+	bool enable;			/* yes */
+	uint64_t timeout;		/* 300s */
+	uint64_t expire;		/* 1d */
+	uint64_t expire_white;		/* 3d */
+	struct conf_netlist whitelist;
+	char *greylisted_message;	/* Try again later */
+	bool awl_enable;		/* no */
+	unsigned awl_hits;		/* 10 */
+	uint64_t awl_pool;		/* 10M */
+	uint64_t awl_ttl;		/* 3600s */
+};
+
+struct conf_limits {
+	bool present;
+	bool enable;			/* yes */
+	struct conf_bucket limit_to;	/* all off (set = false) by default */
+	struct conf_bucket limit_to_ip;
+	struct conf_bucket limit_to_ip_from;
+	struct conf_bucket limit_bounce_to;
+	struct conf_bucket limit_bounce_to_ip;
+	struct conf_netlist limit_whitelist;	/* alias limit_whitelist_ip */
+	struct conf_rcptlist limit_whitelist_rcpt;
+	struct conf_strlist limit_bounce_addrs;
+};
+
+enum conf_dkim_canon { CONF_DKIM_SIMPLE = 0, CONF_DKIM_RELAXED };
+enum conf_dkim_alg { CONF_DKIM_SHA1 = 0, CONF_DKIM_SHA256 };
+
+struct conf_dkim_domain {
+	char *key;		/* key file, or a key directory for domain "*" */
+	char *domain;		/* "*" = any */
+	char *selector;
+	unsigned line;		/* line of the domain {} section */
+};
+
+struct conf_dkim {
+	bool present;
+	bool enable;			/* yes */
+	struct conf_dkim_domain *domains;	/* one per domain {} */
+	size_t ndomains;
+	int header_canon;		/* enum conf_dkim_canon, simple */
+	int body_canon;			/* simple */
+	int sign_alg;			/* enum conf_dkim_alg, sha256 */
+	bool auth_only;			/* yes */
+	struct conf_netlist sign_networks;
+	bool fold_header;		/* no */
+	bool rspamd_sign;		/* no */
+};
+
+enum conf_rule_action {
+	CONF_RULE_NONE = 0,
+	CONF_RULE_ACCEPT,
+	CONF_RULE_REJECT,
+	CONF_RULE_TEMPFAIL,
+	CONF_RULE_DISCARD,
+	CONF_RULE_QUARANTINE,
+};
+
+enum conf_rule_cond_kind {
+	CONF_COND_CONNECT,	/* /host/ /ip/ */
+	CONF_COND_HELO,
+	CONF_COND_ENVFROM,
+	CONF_COND_ENVRCPT,
+	CONF_COND_HEADER,	/* /name/ /value/ */
+	CONF_COND_BODY,
+};
+
+struct conf_rule_cond {
+	enum conf_rule_cond_kind kind;
+	bool negate;			/* "not" prefix */
+	struct conf_regex re[2];	/* re[1] used by connect and header */
+	unsigned nre;
+};
+
+struct conf_rule {
+	enum conf_rule_action action;
+	char *message;			/* reject/tempfail/quarantine text */
+	struct conf_rule_cond *conds;
+	size_t nconds;
+	unsigned line;
+};
+
+struct conf_beanstalk {
+	bool present;
+	struct conf_serverlist servers;	/* default port 11300 */
+	struct conf_serverlist copy_server;
+	struct conf_serverlist spam_server;
+	uint64_t connect_timeout;	/* 1s */
+	uint64_t error_time;		/* 10s */
+	uint64_t dead_time;		/* 300s */
+	unsigned maxerrors;		/* 10 */
+	char *protocol;
+	struct conf_regex id_regexp;
+	uint64_t lifetime;		/* 172800s */
+	double copy_probability;	/* percent, 100 */
+	bool send_beanstalk_headers;
+	bool send_beanstalk_copy;
+	bool send_beanstalk_spam;
+	bool send_beanstalk_spam_extra_diff;
+};
+
+struct conf_sections {
+	struct conf_clamav clamav;
+	struct conf_spamd spamd;
+	struct conf_redis redis;
+	struct conf_greylisting greylisting;
+	struct conf_limits limits;
+	struct conf_dkim dkim;
+	struct conf_rule *rules;	/* in config order */
+	size_t nrules;
+	struct conf_beanstalk beanstalk;
+};
+
+#endif
