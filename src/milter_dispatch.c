@@ -136,6 +136,8 @@ msg_log_summary(struct milter_session *s, const char *final)
 	size_t off = 0;
 	unsigned i;
 
+	if (log_get_level() < LOG_LEVEL_INFO)
+		return;
 	rcpts[0] = '\0';
 	for (i = 0; i < m->nrcpts && off + 4 < sizeof(rcpts); i++) {
 		char one[256];
