@@ -98,6 +98,9 @@ build/fuzz/%: test/fuzz/%.c $(FUZZ_CORE)
 
 fuzz-build: $(FUZZ_BINS)
 
+# keep the instrumented objects between fuzz builds
+.SECONDARY: $(FUZZ_CORE)
+
 fuzz: fuzz-build
 	bash test/fuzz/run.sh $(FUZZ_SECONDS)
 

@@ -108,12 +108,30 @@ srcdir(void)
 	static char buf[4096];
 	const char *env = getenv("RMILTER_SRCDIR"), *f = __FILE__, *p;
 
+	ssize_t n;
+	int i;
+
 	if (env != NULL)
 		return env;
 	p = strstr(f, "test/unit/test_conf.c");
-	if (p == NULL || p == f)
+	if (p != NULL && p != f) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(p - f - 1), f);
+		return buf;
+	}
+	if (access("conf/rmilter.conf", R_OK) == 0)
 		return ".";
-	snprintf(buf, sizeof(buf), "%.*s", (int)(p - f - 1), f);
+	/* run from elsewhere: the binary is ROOT/build/VARIANT/test/NAME */
+	n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return ".";
+	buf[n] = '\0';
+	for (i = 0; i < 4; i++) {
+		char *slash = strrchr(buf, '/');
+
+		if (slash == NULL)
+			return ".";
+		*slash = '\0';
+	}
 	return buf;
 }
 
