@@ -24,6 +24,22 @@
 
 static const char *const default_macros_none[SMFIM_COUNT];
 
+/* The protocol bits that suppress each stage and its reply. */
+static const struct {
+	enum policy_stage stage;
+	uint32_t no_bit, nr_bit;
+} stage_bits[] = {
+	{ STAGE_CONNECT, SMFIP_NOCONNECT, SMFIP_NR_CONN },
+	{ STAGE_HELO, SMFIP_NOHELO, SMFIP_NR_HELO },
+	{ STAGE_MAIL, SMFIP_NOMAIL, SMFIP_NR_MAIL },
+	{ STAGE_RCPT, SMFIP_NORCPT, SMFIP_NR_RCPT },
+	{ STAGE_DATA, SMFIP_NODATA, SMFIP_NR_DATA },
+	{ STAGE_HEADER, SMFIP_NOHDRS, SMFIP_NR_HDR },
+	{ STAGE_EOH, SMFIP_NOEOH, SMFIP_NR_EOH },
+	{ STAGE_BODY, SMFIP_NOBODY, SMFIP_NR_BODY },
+	{ STAGE_UNKNOWN, SMFIP_NOUNKNOWN, SMFIP_NR_UNKN },
+};
+
 
 static double
 ms_since(const struct timeval *t0)
@@ -322,6 +338,7 @@ session_optneg(struct milter_session *s, const struct milter_frame *f)
 	struct milter_optneg o;
 	struct policy_needs needs;
 	uint32_t want_proto = 0, nr = 0, mta_actions;
+	size_t k;
 	const char *err;
 	const char *const *macros = default_macros_none;
 
@@ -342,46 +359,19 @@ session_optneg(struct milter_session *s, const struct milter_frame *f)
 
 	policy_needs_get(s->conf, &needs);
 	s->stages = needs.stages;
-	/* suppress every event the policy does not need */
-	if (!(needs.stages & STAGE_BIT(STAGE_CONNECT)))
-		want_proto |= SMFIP_NOCONNECT;
-	if (!(needs.stages & STAGE_BIT(STAGE_HELO)))
-		want_proto |= SMFIP_NOHELO;
-	if (!(needs.stages & STAGE_BIT(STAGE_MAIL)))
-		want_proto |= SMFIP_NOMAIL;
-	if (!(needs.stages & STAGE_BIT(STAGE_RCPT)))
-		want_proto |= SMFIP_NORCPT;
-	if (!(needs.stages & STAGE_BIT(STAGE_DATA)))
-		want_proto |= SMFIP_NODATA;
-	if (!(needs.stages & STAGE_BIT(STAGE_HEADER)))
-		want_proto |= SMFIP_NOHDRS;
-	if (!(needs.stages & STAGE_BIT(STAGE_EOH)))
-		want_proto |= SMFIP_NOEOH;
-	if (!(needs.stages & STAGE_BIT(STAGE_BODY)))
-		want_proto |= SMFIP_NOBODY;
-	if (!(needs.stages & STAGE_BIT(STAGE_UNKNOWN)))
-		want_proto |= SMFIP_NOUNKNOWN;
-	/* no reply where the policy never answers anything but continue */
-	if (!(needs.replies & STAGE_BIT(STAGE_CONNECT)))
-		nr |= SMFIP_NR_CONN;
-	if (!(needs.replies & STAGE_BIT(STAGE_HELO)))
-		nr |= SMFIP_NR_HELO;
-	if (!(needs.replies & STAGE_BIT(STAGE_MAIL)))
-		nr |= SMFIP_NR_MAIL;
-	if (!(needs.replies & STAGE_BIT(STAGE_RCPT)))
-		nr |= SMFIP_NR_RCPT;
-	if (!(needs.replies & STAGE_BIT(STAGE_DATA)))
-		nr |= SMFIP_NR_DATA;
-	if (!(needs.replies & STAGE_BIT(STAGE_HEADER)))
-		nr |= SMFIP_NR_HDR;
-	if (!(needs.replies & STAGE_BIT(STAGE_EOH)))
-		nr |= SMFIP_NR_EOH;
+	/* suppress every event the policy does not need, and the reply to
+	 * every event where it never answers anything but continue */
+	for (k = 0; k < sizeof(stage_bits) / sizeof(stage_bits[0]); k++) {
+		uint32_t bit = STAGE_BIT(stage_bits[k].stage);
+
+		if (!(needs.stages & bit))
+			want_proto |= stage_bits[k].no_bit;
+		if (!(needs.replies & bit))
+			nr |= stage_bits[k].nr_bit;
+	}
 	s->body_limit = needs.body_limit;
-	if (!(needs.replies & STAGE_BIT(STAGE_BODY)) &&
-	    (needs.body_limit == 0 || !(o.protocol & SMFIP_SKIP)))
-		nr |= SMFIP_NR_BODY;
-	if (!(needs.replies & STAGE_BIT(STAGE_UNKNOWN)))
-		nr |= SMFIP_NR_UNKN;
+	if (needs.body_limit > 0 && (o.protocol & SMFIP_SKIP))
+		nr &= ~SMFIP_NR_BODY;	/* answer chunks so we can SKIP */
 	want_proto |= nr | SMFIP_SKIP | SMFIP_HDR_LEADSPC | SMFIP_MDS_1M |
 	    SMFIP_MDS_256K;
 	/* only what the MTA offers; MDS: the larger one if both */
