@@ -369,7 +369,11 @@ session_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (n == 0) {
-		if (s->msg.active && s->phase != PH_EOM)
+		if (mbuf_avail(&s->in) > 0)
+			log_info("%s MTA closed the connection in the middle "
+			    "of a frame (%zu bytes of it received)", s->sid,
+			    mbuf_avail(&s->in));
+		else if (s->msg.active && s->phase != PH_EOM)
 			log_info("%s MTA closed the connection in phase %s",
 			    s->sid, phase_names[s->phase]);
 		else

@@ -179,7 +179,9 @@ EOF
 }
 
 # write_conf [EXTRA-LINES] -- the daemon's config; always the same file path
-# (line 6 is the first extra line; TEST_POLICY=no turns the test policy off).
+# (line 7 is the first extra line; TEST_POLICY=no turns the test policy off).
+# max_size makes the test policy want the body only up to 4 KB, so larger
+# bodies are answered with SMFIR_SKIP (exercised with real Postfix too).
 # frame_timeout is short so that the slowloris case sees the daemon drop the
 # connection (a started frame must complete within it).
 write_conf() {
@@ -190,6 +192,7 @@ write_conf() {
 		echo "test_policy = ${TEST_POLICY:-yes};"
 		echo "log_level = debug;"
 		echo "frame_timeout = ${FRAME_TIMEOUT}s;"
+		echo "max_size = 4k;"
 		[ -n "${1:-}" ] && printf '%s\n' "$1"
 	} >"$RCONF"
 }

@@ -366,13 +366,13 @@ hup_and_wait() {
 
 case_reload() {
 	cp "$RCONF" "$TG/rmilter.conf.good"
-	write_conf "this_directive_does_not_exist = 42;"   # line 6
+	write_conf "this_directive_does_not_exist = 42;"   # line 7
 	log_mark
 	kill -HUP "$RMILTER_PID"
-	if wait_log_since 'rmilter\.conf:6' $((5 * SLOW)); then
-		note "log: $(log_since | grep -E 'rmilter\.conf:6' | head -1 | cut -c1-200)"
+	if wait_log_since 'rmilter\.conf:7' $((5 * SLOW)); then
+		note "log: $(log_since | grep -E 'rmilter\.conf:7' | head -1 | cut -c1-200)"
 	else
-		fail reload_bad_config_logged "no log line with rmilter.conf:6 after SIGHUP: $(log_since | tail -3 | tr '\n' '|')"
+		fail reload_bad_config_logged "no log line with rmilter.conf:7 after SIGHUP: $(log_since | tail -3 | tr '\n' '|')"
 	fi
 	sleep 0.3
 	rmilter_alive || { fail reload_bad_config "daemon died on SIGHUP with a bad config"; return; }

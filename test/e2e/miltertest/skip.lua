@@ -1,5 +1,6 @@
--- skip.lua -- offer SMFIP_SKIP; rmilter may answer body chunks with SMFIR_SKIP (then
--- the MTA stops sending body) or continue; either way EOM must carry the policy result.
+-- skip.lua -- offer SMFIP_SKIP (and no NR_BODY); the e2e config has max_size = 4k, so
+-- rmilter must answer the chunk that reaches 4 KB with SMFIR_SKIP, and EOM must still
+-- carry the policy result.
 dofile(mtdir .. "/_common.lua")
 
 run("skip", function()
@@ -12,6 +13,7 @@ run("skip", function()
   headers(conn, { { "X-Rmilter-Test", "addheader X-Skip yes" } })
   local s = body(conn, chunks)
   mt.echo("body: " .. (s or "all chunks continued"))
+  check(s == "skip", "no SMFIR_SKIP after max_size (4k) of body")
   check(mt.eom(conn) == nil, "eom failed")
   local r = mt.getreply(conn)
   check(r == SMFIR_CONTINUE or r == SMFIR_ACCEPT, "final reply '" .. string.char(r) .. "'")
