@@ -426,6 +426,69 @@ case_cli() {
 	fi
 }
 
+# ---- listening sockets: unix (stale file, mode), inet6, systemd activation ----------
+
+# side_rmilter NAME BIND [EXTRA] -> starts a second daemon with its own config and log;
+# SIDE_PID, SIDE_LOG
+side_rmilter() {
+	SIDE_LOG="$TG/side-$1.log"
+	printf 'bind_socket = "%s";\nlog_level = debug;\n%s\n' "$2" "${3:-}" >"$TG/side-$1.conf"
+	$RMILTER_WRAPPER "$RMILTER_BIN" -n -c "$TG/side-$1.conf" 2>"$SIDE_LOG" &
+	SIDE_PID=$!
+}
+
+# side_stop -> SIGTERM, wait (bounded), SIDE_RC = exit code
+side_stop() {
+	local i
+	kill -TERM "$SIDE_PID" 2>/dev/null
+	for i in $(seq 1 $((100 * SLOW))); do
+		kill -0 "$SIDE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$SIDE_PID" 2>/dev/null
+	wait "$SIDE_PID" 2>/dev/null
+	SIDE_RC=$?
+}
+
+case_sockets() {
+	local sock="$TG/side.sock" out mode p6=$((MILTER_PORT + 31)) pa=$((MILTER_PORT + 32))
+	# a stale socket file left by a crashed instance must be replaced
+	"$PY" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$sock"
+	side_rmilter unix "unix:$sock" "bind_socket_mode = 0660;"
+	if out=$(timeout 30 "$PY" "$TOOLS/sockets.py" probe "unix:$sock" 2>&1); then
+		mode=$(stat -c %a "$sock" 2>/dev/null)
+		side_stop
+		if [ "$mode" = 660 ] && [ "$SIDE_RC" = 0 ] && [ ! -e "$sock" ]; then
+			ok socket_unix
+			note "stale file replaced, mode $mode, removed at exit"
+		else
+			fail socket_unix "mode=$mode rc=$SIDE_RC exists-after-exit=$([ -e "$sock" ] && echo yes || echo no)"
+		fi
+	else
+		side_stop
+		fail socket_unix "$out | $(tail -3 "$SIDE_LOG" | tr '\n' '|')"
+	fi
+
+	side_rmilter inet6 "inet6:$p6@[::1]"
+	if out=$(timeout 30 "$PY" "$TOOLS/sockets.py" probe "inet6:$p6@[::1]" 2>&1); then
+		side_stop
+		[ "$SIDE_RC" = 0 ] && ok socket_inet6 || fail socket_inet6 "exit $SIDE_RC"
+	else
+		side_stop
+		fail socket_inet6 "$out | $(tail -3 "$SIDE_LOG" | tr '\n' '|')"
+	fi
+
+	# systemd socket activation: fd 3 is used whatever bind_socket says
+	printf 'bind_socket = "unix:%s/never.sock";\nlog_level = debug;\n' "$TG" >"$TG/side-act.conf"
+	if out=$(timeout 60 "$PY" "$TOOLS/sockets.py" activate "$pa" "$RMILTER_BIN" \
+			"$TG/side-act.conf" "$TG/side-act.log" 2>&1) &&
+		grep -q 'socket activation' "$TG/side-act.log" && [ ! -e "$TG/never.sock" ]; then
+		ok socket_systemd_activation
+	else
+		fail socket_systemd_activation "$out | $(tail -3 "$TG/side-act.log" | tr '\n' '|')"
+	fi
+}
+
 # ---- raw protocol and hostile input ---------------------------------------------
 
 # raw NAME SCENARIO [ARG] -> runs milter_raw.py; RAW_OUT holds its output
@@ -599,7 +662,7 @@ for c in plain reject reject_custom tempfail reject_multi discard \
 	raw_probe raw_progress quit_nc pipelined \
 	hostile_zero_len hostile_huge_len hostile_unknown_cmd hostile_before_optneg \
 	hostile_truncated hostile_slowloris \
-	restart reload cli; do
+	restart reload cli sockets; do
 	run_case "$c"
 done
 case_miltertest
