@@ -13,6 +13,8 @@
 #          event it takes; libmilter is offered 0x1FFFFF (it negotiates no
 #          NR_* bits on its own).
 #   (a)    rmilter offered 0x1FFFFF (negotiates NR_* itself) at c=100, 1000.
+#   (c)    unix sockets at c=100, 1000: rmilter all replied / NR / engine
+#          alone, beside libmilter.
 #   (b)    Nagle: c=1 over TCP, every message gets a header added (-A),
 #          p50 latency of both.
 #
@@ -111,15 +113,18 @@ jget() {
 }
 
 # start_daemon TARGET: start it, set DAEMON_PID, wait until it listens.
+# BENCH_SOCK=unix uses unix sockets in $TMP instead of TCP; RM_POLICY=no runs
+# rmilter with nothing configured (the engine alone).
 start_daemon() {
 	local port i
 	[ "$1" = rmilter ] && port=$RM_PORT || port=$LM_PORT
 	port_listening $port && die "port $port already in use"
+	rm -f "$TMP/$1.sock"
 	case $1 in
 	rmilter)
 		cat >"$TMP/rmilter.conf" <<-EOF
-		bind_socket = "inet:$RM_PORT@127.0.0.1";
-		test_policy = yes;
+		bind_socket = "$(sock_spec rmilter)";
+		test_policy = ${RM_POLICY:-yes};
 		log_level = warning;
 		max_connections = 20000;
 		listen_backlog = 8192;
@@ -127,13 +132,17 @@ start_daemon() {
 		"$RMILTER" -n -c "$TMP/rmilter.conf" >"$TMP/rmilter.log" 2>&1 &
 		;;
 	libmilter)
-		"$OUT/lm_accept" "inet:$LM_PORT@127.0.0.1" >"$TMP/lm.log" 2>&1 &
+		"$OUT/lm_accept" "$(sock_spec libmilter)" >"$TMP/lm.log" 2>&1 &
 		;;
 	esac
 	DAEMON_PID=$!
 	DAEMON_NAME=$1
 	for i in $(seq 100); do
-		port_listening $port && return 0
+		if [ "${BENCH_SOCK:-inet}" = unix ]; then
+			[ -S "$TMP/$1.sock" ] && return 0
+		else
+			port_listening $port && return 0
+		fi
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -163,6 +172,18 @@ stop_daemon() {
 	DAEMON_PID=
 }
 
+# sock_spec TARGET: where the daemon listens (libmilter/rmilter syntax; mload
+# takes the same).
+sock_spec() {
+	local port
+	[ "$1" = rmilter ] && port=$RM_PORT || port=$LM_PORT
+	if [ "${BENCH_SOCK:-inet}" = unix ]; then
+		echo "unix:$TMP/$1.sock"
+	else
+		echo "inet:$port@127.0.0.1"
+	fi
+}
+
 # measure TARGET KEY MLOAD-ARGS...: one mload run against the running daemon;
 # stores "json|cpu_s|alive" in RES_<KEY>.
 measure() {
@@ -171,7 +192,7 @@ measure() {
 	[ "$target" = rmilter ] && port=$RM_PORT || port=$LM_PORT
 	s0=$(sys_busy_ticks)
 	t0=$(cpu_ticks "$DAEMON_PID")
-	json=$("$OUT/mload" -s "inet:$port@127.0.0.1" -t "$RUN_TIMEOUT" -j \
+	json=$("$OUT/mload" -s "$(sock_spec "$target")" -t "$RUN_TIMEOUT" -j \
 		-L "$target/$key" "$@" 2>"$TMP/mload.err")
 	t1=$(cpu_ticks "$DAEMON_PID")
 	s1=$(sys_busy_ticks)
@@ -272,6 +293,34 @@ for target in $TARGETS; do
 	stop_daemon
 done
 
+# Unix-socket rows (how Postfix usually reaches a local milter): the same
+# 2 KB message at c=100 and 1000; rmilter every stage replied, with NR flags,
+# and with NR flags and nothing configured (the engine alone); libmilter.
+UNIX_LEVELS=${BENCH_UNIX_LEVELS:-"100 1000"}
+for c in $UNIX_LEVELS; do
+	n=$((4 * c)); [ $n -lt "$NMIN" ] && n=$NMIN; [ $n -gt "$NMAX" ] && n=$NMAX
+	for target in $TARGETS; do
+		[ "$target" = rmilter ] && [ $have_rmilter = no ] && continue
+		BENCH_SOCK=unix
+		if [ "$target" = rmilter ]; then
+			start_daemon rmilter || continue
+			echo "bench: rmilter unix c=$c n=$n" >&2
+			measure rmilter "ux_rm_$c" -c "$c" -n "$n" -b 2048 -r 1 -m 1 -p 0x37F
+			measure rmilter "ux_rmnr_$c" -c "$c" -n "$n" -b 2048 -r 1 -m 1 -p 0x1FFFFF
+			stop_daemon
+			RM_POLICY=no start_daemon rmilter || continue
+			measure rmilter "ux_rmeng_$c" -c "$c" -n "$n" -b 2048 -r 1 -m 1 -p 0x1FFFFF
+			stop_daemon
+		else
+			start_daemon libmilter || continue
+			echo "bench: libmilter unix c=$c n=$n" >&2
+			measure libmilter "ux_lm_$c" -c "$c" -n "$n" -b 2048 -r 1 -m 1 -p 0x1FFFFF
+			stop_daemon
+		fi
+		BENCH_SOCK=inet
+	done
+done
+
 # ---- report -----------------------------------------------------------------
 {
 echo
@@ -329,6 +378,22 @@ rm_h=$(echo "${RES_rm_nagle:-}" | sed -n 's/.*"mods":{"h":\([0-9]*\).*/\1/p')
 lm_h=$(echo "${RES_lm_nagle:-}" | sed -n 's/.*"mods":{"h":\([0-9]*\).*/\1/p')
 echo "    rmilter   p50 ${rm_p50} ms  p99 ${rm_p99} ms  (headers added: ${rm_h:-0})"
 echo "    libmilter p50 ${lm_p50} ms  p99 ${lm_p99} ms  (headers added: ${lm_h:-0})"
+echo
+echo "(c) unix socket, 2 KB, 1 rcpt: msgs/s and daemon CPU us/msg"
+echo "    rm all = every stage replied (offer 0x37F); rm NR = NR offered, test policy"
+echo "    (replies at MAIL/RCPT/EOM); rm engine = NR offered, nothing configured"
+printf '%-5s | %8s %6s | %8s %6s | %8s %6s | %8s %6s | %6s\n' c "rm all" us "rm NR" us \
+	"rm eng" us "lm" us "rm/lm"
+for c in $UNIX_LEVELS; do
+	read -r a_mps _ _ _ a_us _ <<<"$(fmt_row "ux_rm_$c")"
+	read -r b_mps _ _ _ b_us _ <<<"$(fmt_row "ux_rmnr_$c")"
+	read -r e_mps _ _ _ e_us _ <<<"$(fmt_row "ux_rmeng_$c")"
+	read -r l_mps _ _ _ l_us _ <<<"$(fmt_row "ux_lm_$c")"
+	ratio=$(awk -v a="$a_mps" -v b="$l_mps" 'BEGIN {
+		if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
+	printf '%-5s | %8s %6s | %8s %6s | %8s %6s | %8s %6s | %6s\n' "$c" "$a_mps" "$a_us" \
+		"$b_mps" "$b_us" "$e_mps" "$e_us" "$l_mps" "$l_us" "$ratio"
+done
 if [ ${#NOTES[@]} -gt 0 ]; then
 	echo
 	echo "notes:"
