@@ -119,6 +119,15 @@ struct rmilter_config {
 	uint64_t shutdown_timeout;	/* ms; SIGTERM grace for open sessions, default 30s */
 	bool test_policy;		/* built-in test policy (X-Rmilter-Test), default no */
 
+	/* policy core */
+	bool noop;			/* every module in shadow mode */
+	struct conf_strlist module_order;	/* module names, in running order */
+	char *reject_message;		/* default reject text (template) */
+	char *tempfail_message;		/* default tempfail text (template) */
+	char *audit_log;		/* JSON lines file; NULL: off */
+	char *control_socket;		/* unix socket for rmilter -s; NULL: off */
+	uint64_t spool_memory_limit;	/* bytes kept in memory before a file */
+
 	/* rmilter 1.6 globals */
 	char *tempdir;			/* default $TMPDIR or /tmp */
 	unsigned tempfiles_mode;	/* default 0600 */

@@ -87,6 +87,25 @@ static const struct conf_directive conf_table[] = {
 	G("test_policy", CONF_T_FLAG, test_policy, 0, 0, "no", 0, 0, NULL,
 	    "for the test suite only: enables a built-in policy driven by "
 	    "X-Rmilter-Test headers"),
+	/* ---- global: policy core ---- */
+	G("noop", CONF_T_FLAG, noop, 0, 0, "no", NI, 0, NULL,
+	    "put every module in shadow mode: decide and record, change nothing"),
+	G("module_order", CONF_T_STRLIST, module_order, 0, 0, NULL, NI, 0,
+	    NULL, "order in which modules run (default: rules, then the "
+	    "rest as documented)"),
+	G("reject_message", CONF_T_QSTRING, reject_message, 0, 0,
+	    "\"Rejected by policy (${reason}); queue id ${queue_id}\"", NI, 0,
+	    NULL, "default reject text, a template"),
+	G("tempfail_message", CONF_T_QSTRING, tempfail_message, 0, 0,
+	    "\"Try again later (${reason}); queue id ${queue_id}\"", NI, 0,
+	    NULL, "default tempfail text, a template"),
+	G("audit_log", CONF_T_STRING, audit_log, 0, 0, NULL, NI, 0, NULL,
+	    "one JSON record per message in this file (off by default)"),
+	G("control_socket", CONF_T_STRING, control_socket, 0, 0, NULL, NI, 0,
+	    NULL, "unix socket answering rmilter -s (off by default)"),
+	G("spool_memory_limit", CONF_T_SIZE, spool_memory_limit, 0, 0, "1M",
+	    NI, 0, NULL, "message bytes kept in memory before the spool moves "
+	    "to a file in tempdir"),
 	/* ---- global: rmilter 1.6 ---- */
 	G("tempdir", CONF_T_STRING, tempdir, 0, 0, NULL, NI, 0, NULL,
 	    "directory for message spool files (default $TMPDIR, else /tmp)"),
@@ -110,6 +129,10 @@ static const struct conf_directive conf_table[] = {
 	    "use redis (a redis section also sets it)"),
 
 	/* ---- clamav ---- */
+	SEC("clamav", CLAM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0, NULL,
+	    "use this module"),
+	SEC("clamav", CLAM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
 	SEC("clamav", CLAM, "servers", CONF_T_SERVERS, servers, 0, 0, NULL, 0,
 	    CONF_PORT_CLAMD, NULL, "clamd servers; empty = no virus scan"),
 	UPSTREAM("clamav", CLAM),
@@ -122,6 +145,10 @@ static const struct conf_directive conf_table[] = {
 	    0, 0, NULL, "clients whose mail is not scanned"),
 
 	/* ---- spamd (rspamd or SpamAssassin) ---- */
+	SEC("spamd", SPAMD, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0, NULL,
+	    "use this module"),
+	SEC("spamd", SPAMD, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
 	SEC("spamd", SPAMD, "servers", CONF_T_SERVERS, servers, 0, 0, NULL,
 	    CONF_F_RSPAMD, CONF_PORT_SPAMD, NULL,
 	    "r:host[:port] = rspamd (11333), host[:port] = spamd (783); "
@@ -231,6 +258,8 @@ static const struct conf_directive conf_table[] = {
 	/* ---- greylisting ---- */
 	SEC("greylisting", GREY, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0,
 	    0, NULL, "greylist (needs redis servers_grey)"),
+	SEC("greylisting", GREY, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
 	SEC("greylisting", GREY, "timeout", CONF_T_TIME, timeout, 0, 30 * S_DAY,
 	    "300s", 0, 1000, NULL, "minimum delay before a retry is accepted"),
 	SEC("greylisting", GREY, "expire", CONF_T_TIME, expire, 0, 365 * S_DAY,
@@ -256,6 +285,8 @@ static const struct conf_directive conf_table[] = {
 	/* ---- limits ---- */
 	SEC("limits", LIM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
 	    NULL, "rate limits (need redis servers_limits)"),
+	SEC("limits", LIM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
 	SEC("limits", LIM, "limit_to", CONF_T_BUCKET, limit_to, 0, 0, NULL, 0,
 	    0, NULL, "per recipient (e.g. 20:0.016666667, or 20:1/m)"),
 	SEC("limits", LIM, "limit_to_ip", CONF_T_BUCKET, limit_to_ip, 0, 0,
@@ -284,6 +315,8 @@ static const struct conf_directive conf_table[] = {
 	/* ---- dkim ---- */
 	SEC("dkim", DKIM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
 	    NULL, "sign mail"),
+	SEC("dkim", DKIM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
 	SEC("dkim", DKIM, "header_canon", CONF_T_ENUM, header_canon, 0, 0,
 	    "simple", 0, 0, "simple|relaxed", "header canonicalization"),
 	SEC("dkim", DKIM, "body_canon", CONF_T_ENUM, body_canon, 0, 0, "simple",
@@ -306,6 +339,10 @@ static const struct conf_directive conf_table[] = {
 	    NULL, 0, 0, NULL, "DKIM selector"),
 
 	/* ---- beanstalk ---- */
+	SEC("beanstalk", BEAN, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0, NULL,
+	    "use this module"),
+	SEC("beanstalk", BEAN, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
 	SEC("beanstalk", BEAN, "servers", CONF_T_SERVERS, servers, 0, 0, NULL,
 	    0, CONF_PORT_BEANSTALK, NULL, "servers that get message headers"),
 	SEC("beanstalk", BEAN, "copy_server", CONF_T_SERVERS, copy_server, 0, 0,
@@ -343,7 +380,8 @@ static const char *const conf_section_names[] = {
 
 static const char *const conf_rule_words[] = {
 	"accept", "reject", "tempfail", "discard", "quarantine", "not",
-	"connect", "helo", "envfrom", "envrcpt", "header", "body", NULL,
+	"connect", "helo", "envfrom", "envrcpt", "header", "body", "name",
+	"enable", "mode", NULL,
 };
 
 /* State of one conf_schema_apply() run. */
@@ -1281,6 +1319,43 @@ conf_rule_regex(struct conf_apply *a, const struct conf_node *n,
 	return conf_set_regex(a, NULL, n->file, v, re);
 }
 
+/* name = "..."; enable = yes|no; mode = enforce|shadow inside a rule {}.
+ * Returns 0 if N was one of them (errors reported), -1 otherwise. */
+static int
+conf_rule_setting(struct conf_apply *a, const struct conf_node *n,
+    struct conf_rule *r, size_t idx)
+{
+	const char *v = n->nvals == 1 ? n->vals[0].text : NULL;
+
+	if (strcmp(n->name, "name") == 0) {
+		if (v == NULL || *v == '\0')
+			conf_err(a, n, 0, NULL, "rule: name takes one word or "
+			    "quoted string");
+		else {
+			free(r->name);
+			r->name = xstrdup(v);
+		}
+		return 0;
+	}
+	if (strcmp(n->name, "enable") == 0) {
+		if (v == NULL || conf_parse_flag(v, &r->enable) < 0)
+			conf_err(a, n, 0, NULL, "rule: enable takes yes or no");
+		return 0;
+	}
+	if (strcmp(n->name, "mode") == 0) {
+		if (v != NULL && strcasecmp(v, "enforce") == 0)
+			r->mode = CONF_MODE_ENFORCE;
+		else if (v != NULL && strcasecmp(v, "shadow") == 0)
+			r->mode = CONF_MODE_SHADOW;
+		else
+			conf_err(a, n, 0, NULL, "rule: mode takes enforce or "
+			    "shadow");
+		return 0;
+	}
+	(void)idx;
+	return -1;
+}
+
 static void
 conf_apply_rule(struct conf_apply *a, const struct conf_node *blk)
 {
@@ -1300,6 +1375,7 @@ conf_apply_rule(struct conf_apply *a, const struct conf_node *blk)
 	r = &s->rules[s->nrules++];
 	memset(r, 0, sizeof(*r));
 	r->line = blk->line;
+	r->enable = true;
 	for (i = 0; i < blk->nkids; i++) {
 		const struct conf_node *n = blk->kids[i];
 		const struct conf_val *args = n->vals;
@@ -1308,6 +1384,9 @@ conf_apply_rule(struct conf_apply *a, const struct conf_node *blk)
 		bool negate = false;
 		struct conf_rule_cond *c;
 
+		if (n->kind == CONF_NODE_SET &&
+		    conf_rule_setting(a, n, r, s->nrules) == 0)
+			continue;
 		if (n->kind != CONF_NODE_CMD) {
 			conf_err(a, n, 0, NULL, "rule: '%.64s' is not a rule "
 			    "statement (write e.g. 'reject \"text\";' or "
@@ -1393,6 +1472,12 @@ conf_apply_rule(struct conf_apply *a, const struct conf_node *blk)
 				c->nre++;
 		r->nconds++;
 	}
+	if (r->name == NULL) {
+		char nm[32];
+
+		snprintf(nm, sizeof(nm), "rule%zu", s->nrules);
+		r->name = xstrdup(nm);
+	}
 	if (r->action == CONF_RULE_NONE)
 		conf_err(a, blk, 0, NULL, "rule without an action (one of "
 		    "accept; reject \"text\"; tempfail \"text\"; discard; "
@@ -1452,6 +1537,7 @@ conf_schema_free(struct rmilter_config *c)
 				conf_regex_free(&r->conds[j].re[k]);
 		free(r->conds);
 		free(r->message);
+		free(r->name);
 	}
 	free(s->rules);
 	free(s);

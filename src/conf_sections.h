@@ -22,6 +22,10 @@
 #define CONF_PORT_REDIS		6379
 #define CONF_PORT_BEANSTALK	11300
 
+/* Every module: enforce decides; shadow decides, records and counts but
+ * never changes the message's fate or content. */
+enum conf_mode { CONF_MODE_ENFORCE = 0, CONF_MODE_SHADOW };
+
 /* One entry of a server list: "[r:]host[:port[:priority]]", "[ipv6]:port",
  * "/path/to/socket" or "./relative/socket". */
 struct conf_server {
@@ -47,6 +51,8 @@ struct conf_regex {
 
 struct conf_clamav {
 	bool present;			/* a clamav {} section was seen */
+	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
 	struct conf_serverlist servers;	/* default port 3310; empty = off */
 	uint64_t connect_timeout;	/* 1s */
 	uint64_t port_timeout;		/* 3s (legacy STREAM protocol) */
@@ -59,6 +65,8 @@ struct conf_clamav {
 
 struct conf_spamd {
 	bool present;
+	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
 	struct conf_serverlist servers;	/* r:host = rspamd (11333), host = spamd (783) */
 	uint64_t connect_timeout;	/* 1s */
 	uint64_t results_timeout;	/* 20s */
@@ -117,6 +125,7 @@ struct conf_redis {
 struct conf_greylisting {
 	bool present;
 	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
 	uint64_t timeout;		/* 300s */
 	uint64_t expire;		/* 1d */
 	uint64_t expire_white;		/* 3d */
@@ -131,6 +140,7 @@ struct conf_greylisting {
 struct conf_limits {
 	bool present;
 	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
 	struct conf_bucket limit_to;	/* all off (set = false) by default */
 	struct conf_bucket limit_to_ip;
 	struct conf_bucket limit_to_ip_from;
@@ -154,6 +164,7 @@ struct conf_dkim_domain {
 struct conf_dkim {
 	bool present;
 	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
 	struct conf_dkim_domain *domains;	/* one per domain {} */
 	size_t ndomains;
 	int header_canon;		/* enum conf_dkim_canon, simple */
@@ -191,6 +202,9 @@ struct conf_rule_cond {
 };
 
 struct conf_rule {
+	char *name;			/* name = "..."; default "ruleN" */
+	bool enable;			/* enable = yes|no; yes */
+	int mode;			/* mode = enforce|shadow (enum conf_mode) */
 	enum conf_rule_action action;
 	char *message;			/* reject/tempfail/quarantine text */
 	struct conf_rule_cond *conds;
@@ -200,6 +214,8 @@ struct conf_rule {
 
 struct conf_beanstalk {
 	bool present;
+	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
 	struct conf_serverlist servers;	/* default port 11300 */
 	struct conf_serverlist copy_server;
 	struct conf_serverlist spam_server;
