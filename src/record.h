@@ -12,6 +12,7 @@
 #include "module.h"
 
 struct rmilter_config;
+struct event_base;
 
 struct record_module {
 	const char *name;
