@@ -70,7 +70,12 @@ struct module_result {
 	double score;
 	bool has_score;
 	char reason[160];	/* short, for logs and ${reason} */
-	bool shadow;		/* decided in shadow mode */
+	bool shadow;		/* the module runs in shadow mode */
+	/* what a shadow decision would have done (module in shadow mode, noop,
+	 * or a shadow-mode rule): recorded and counted, never applied */
+	enum module_action shadow_action;
+	enum policy_stage shadow_stage;
+	char shadow_reason[160];
 	bool skipped;		/* not run: why says why */
 	char why[48];
 	unsigned rcpt_refused;	/* recipients this module refused at RCPT */
@@ -119,6 +124,12 @@ void module_decide(struct module_ctx *ctx, enum module_action a,
     const char *text, const char *reason_fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void module_set_score(struct module_ctx *ctx, double score);
+/* Records what a shadow-mode part of a module (e.g. one rule with mode =
+ * shadow) would have done; the first such note per message stands.  Never
+ * changes the message.  (module_decide() itself records into the shadow
+ * fields when the whole module is in shadow mode or noop is on.) */
+void module_decide_shadow(struct module_ctx *ctx, enum module_action a,
+    const char *reason_fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Queues header edits (applied at EOM by the pipeline, in order). */
 void module_edit_add(struct module_ctx *ctx, const char *name,
