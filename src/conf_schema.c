@@ -99,9 +99,9 @@ static const struct conf_directive conf_table[] = {
 	G("tempfail_message", CONF_T_QSTRING, tempfail_message, 0, 0,
 	    "\"Try again later (${reason}); queue id ${queue_id}\"", NI, 0,
 	    NULL, "default tempfail text, a template"),
-	G("audit_log", CONF_T_STRING, audit_log, 0, 0, NULL, NI, 0, NULL,
+	G("audit_log", CONF_T_STRING, audit_log, 0, 0, NULL, 0, 0, NULL,
 	    "one JSON record per message in this file (off by default)"),
-	G("control_socket", CONF_T_STRING, control_socket, 0, 0, NULL, NI, 0,
+	G("control_socket", CONF_T_STRING, control_socket, 0, 0, NULL, 0, 0,
 	    NULL, "unix socket answering rmilter -s (off by default)"),
 	G("spool_memory_limit", CONF_T_SIZE, spool_memory_limit, 0, 0, "1M",
 	    NI, 0, NULL, "message bytes kept in memory before the spool moves "

@@ -22,6 +22,7 @@
 #include "listen.h"
 #include "log.h"
 #include "milter_session.h"
+#include "record.h"
 
 #define ACCEPT_BATCH 128
 
@@ -254,6 +255,7 @@ static void
 on_sigusr1(evutil_socket_t sig, short what, void *arg)
 {
 	log_reopen();
+	audit_log_reopen();
 }
 
 static void
@@ -426,6 +428,10 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 		log_error("event_base_new failed");
 		goto out;
 	}
+	if (stats_control_open(c, D.base, err, sizeof(err)) < 0) {
+		log_error("cannot open the control socket: %s", err);
+		goto out;
+	}
 	D.ev_accept = event_new(D.base, D.lfd, EV_READ | EV_PERSIST, on_accept,
 	    NULL);
 	D.ev_accept_retry = evtimer_new(D.base, on_accept_retry, NULL);
@@ -451,6 +457,8 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	    D.messages[POLICY_TEMPFAIL], D.messages[POLICY_DISCARD]);
 out:
 	milter_session_free_all();
+	stats_control_close();
+	audit_log_close();
 	if (D.lfd >= 0)
 		listen_close(D.conf, D.lfd, D.own_socket);
 	if (D.conf != NULL && D.conf->pidfile != NULL && rc == 0)

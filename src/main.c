@@ -1,4 +1,4 @@
-/* main.c -- command line: rmilter [-c FILE] [-n] [-t] [-d] [-v] [-h]. */
+/* main.c -- command line: rmilter [-c FILE] [-n] [-t] [-s] [-d] [-v] [-h]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "daemon_main.h"
 #include "log.h"
+#include "record.h"
 
 #define DEFAULT_CONF "/etc/rmilter.conf"
 
@@ -14,10 +15,11 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: rmilter [-c FILE] [-n] [-t] [-d] [-v] [-h]\n"
+	    "usage: rmilter [-c FILE] [-n] [-t] [-s] [-d] [-v] [-h]\n"
 	    "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
 	    "  -n       stay in the foreground, log to stderr\n"
 	    "  -t       test the configuration and exit (0 valid, 1 invalid)\n"
+	    "  -s       print the counters of the running daemon and exit\n"
 	    "  -d       debug logging\n"
 	    "  -v       print the version and exit\n"
 	    "  -h       this help\n");
@@ -48,15 +50,42 @@ config_test(const char *path)
 	return c != NULL ? 0 : 1;
 }
 
+/* -s: the counters of the running daemon, from its control_socket. */
+static int
+stats_show(const char *path)
+{
+	struct conf_diag diag;
+	struct rmilter_config *c;
+	char line[1024];
+	size_t i;
+	int rc;
+
+	conf_diag_init(&diag);
+	c = conf_load(path, &diag);
+	if (c == NULL) {
+		for (i = 0; i < diag.n; i++) {
+			conf_diag_format(&diag.v[i], line, sizeof(line));
+			fprintf(stderr, "%s\n", line);
+		}
+		fprintf(stderr, "%s: %zu error(s)\n", path, diag.nerrors);
+		conf_diag_free(&diag);
+		return 1;
+	}
+	conf_diag_free(&diag);
+	rc = stats_client_run(c);
+	conf_unref(c);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *conf = DEFAULT_CONF;
-	bool foreground = false, debug = false, test = false;
+	bool foreground = false, debug = false, test = false, stats = false;
 	int ch;
 
 	log_init("rmilter");
-	while ((ch = getopt(argc, argv, "c:ntdvh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:ntsdvh")) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -66,6 +95,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			test = true;
+			break;
+		case 's':
+			stats = true;
 			break;
 		case 'd':
 			debug = true;
@@ -87,5 +119,7 @@ main(int argc, char **argv)
 	}
 	if (test)
 		return config_test(conf);
+	if (stats)
+		return stats_show(conf);
 	return daemon_run(conf, foreground, debug);
 }

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "milter_session.h"
 #include "milter_session_internal.h"
-#include "test_policy.h"
+#include "pipeline.h"
 #include "xmalloc.h"
 
 #define MAX_RCPTS	10000
@@ -40,16 +40,6 @@ static const struct {
 	{ STAGE_UNKNOWN, SMFIP_NOUNKNOWN, SMFIP_NR_UNKN },
 };
 
-
-static double
-ms_since(const struct timeval *t0)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (double)(tv.tv_sec - t0->tv_sec) * 1000.0 +
-	    (double)(tv.tv_usec - t0->tv_usec) / 1000.0;
-}
 
 static char *
 join_args(const char **argv, size_t argc)
@@ -142,45 +132,6 @@ bad:
 	milter_put_simple(&s->out, simple);
 }
 
-static void
-msg_log_summary(struct milter_session *s, const char *final)
-{
-	char from[256], rcpts[512], helo[128], host[128], qid[64];
-	const char *auth = milter_session_macro(s, "{auth_authen}");
-	const char *q = milter_session_macro(s, "i");
-	struct milter_msg *m = &s->msg;
-	size_t off = 0;
-	unsigned i;
-
-	if (log_get_level() < LOG_LEVEL_INFO)
-		return;
-	rcpts[0] = '\0';
-	for (i = 0; i < m->nrcpts && off + 4 < sizeof(rcpts); i++) {
-		char one[256];
-		int n;
-
-		log_escape(one, sizeof(one), m->rcpts[i].addr, SIZE_MAX);
-		n = snprintf(rcpts + off, sizeof(rcpts) - off, "%s%s",
-		    i ? "," : "", one);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-		if (off >= sizeof(rcpts))
-			off = sizeof(rcpts) - 1;
-	}
-	log_escape(from, sizeof(from), m->from ? m->from : "", SIZE_MAX);
-	log_escape(helo, sizeof(helo), s->helo ? s->helo : "", SIZE_MAX);
-	log_escape(host, sizeof(host), s->hostname ? s->hostname : "unknown",
-	    SIZE_MAX);
-	log_escape(qid, sizeof(qid), q ? q : "NOQUEUE", SIZE_MAX);
-	log_info("%s msg done: qid=%s client=%s[%s] helo=%s from=%s "
-	    "rcpts=%u:%s auth=%s size=%llu action=%s%s%s ms=%.1f",
-	    s->sid, qid, host, s->addr ? s->addr : "", helo, from,
-	    m->nrcpts, rcpts, auth ? auth : "-",
-	    (unsigned long long)(m->hdr_bytes + m->body_bytes), final,
-	    m->action_note[0] ? " " : "", m->action_note, ms_since(&m->start));
-}
-
 static enum policy_stage
 cmd_stage(uint8_t cmd)
 {
@@ -223,7 +174,7 @@ session_finish_eom(struct milter_session *s, struct policy_verdict *v)
 	}
 	put_verdict(s, SMFIC_BODYEOB, v);
 	event_del(&s->ev_progress);
-	msg_log_summary(s, policy_action_name(v->action));
+	pipeline_msg_end(s, policy_action_name(v->action), v, STAGE_EOM);
 	daemon_count_message(v->action);
 	policy_verdict_clear(v);
 	msg_reset(s);
@@ -259,10 +210,13 @@ session_apply_verdict(struct milter_session *s, uint8_t cmd,
 		v->action = POLICY_SKIP;
 	if (may_reply(s, cmd)) {
 		put_verdict(s, cmd, v);
-		if (v->action == POLICY_ACCEPT && m->active) {
-			/* no more events for this message */
-			msg_log_summary(s, "accept");
-			daemon_count_message(POLICY_ACCEPT);
+		if (cmd != SMFIC_RCPT && v->action != POLICY_CONTINUE &&
+		    v->action != POLICY_SKIP && (m->active ||
+		    cmd == SMFIC_CONNECT || cmd == SMFIC_HELO)) {
+			/* the message's (or session's) fate is sent now */
+			pipeline_msg_end(s, policy_action_name(v->action), v,
+			    cmd_stage(cmd));
+			daemon_count_message(v->action);
 		}
 		policy_verdict_clear(v);
 		return;
@@ -276,14 +230,19 @@ session_apply_verdict(struct milter_session *s, uint8_t cmd,
 	policy_verdict_clear(v);
 }
 
-/* Runs the policy for CMD unless it does not need the stage. */
+/* Runs the policy for CMD unless it does not need the stage; EV carries
+ * the stage's data (header, body chunk, recipient index). */
 static void
-session_run_stage(struct milter_session *s, uint8_t cmd)
+session_run_stage(struct milter_session *s, uint8_t cmd,
+    const struct module_event *ev)
 {
+	static const struct module_event none;
 	struct policy_verdict v = { POLICY_CONTINUE, NULL, "" };
 	enum policy_stage st = cmd_stage(cmd);
 	enum policy_action a = POLICY_CONTINUE;
 
+	if (ev == NULL)
+		ev = &none;
 	if (cmd == SMFIC_BODYEOB && s->msg.broken) {
 		v.action = POLICY_TEMPFAIL;
 		v.reply = xstrdup("451 4.3.0 Malformed milter input, "
@@ -301,7 +260,7 @@ session_run_stage(struct milter_session *s, uint8_t cmd)
 		return;
 	}
 	if ((s->stages & STAGE_BIT(st)) || cmd == SMFIC_BODYEOB)
-		a = policy_run(s, st, &v);
+		a = pipeline_run(s, st, ev, &v);
 	if (a == POLICY_PENDING) {
 		s->pending = true;
 		s->pending_cmd = cmd;
@@ -357,6 +316,7 @@ session_optneg(struct milter_session *s, const struct milter_frame *f)
 	    MILTER_VERSION_MAX;
 	mta_actions = o.actions ? o.actions : 0x0f;	/* 0 = V1 actions */
 
+	pipeline_conn_init(&s->pipe, s->conf);
 	policy_needs_get(s->conf, &needs);
 	s->stages = needs.stages;
 	/* suppress every event the policy does not need, and the reply to
@@ -469,7 +429,7 @@ session_connect(struct milter_session *s, const struct milter_frame *f)
 	session_enter_phase(s, PH_SESSION);
 	log_debug("%s connect from %s[%s] family %c", s->sid, s->hostname,
 	    s->addr, s->family);
-	session_run_stage(s, SMFIC_CONNECT);
+	session_run_stage(s, SMFIC_CONNECT, NULL);
 }
 
 static void
@@ -484,7 +444,7 @@ session_helo(struct milter_session *s, const struct milter_frame *f)
 	free(s->helo);
 	s->helo = xstrdup(helo);
 	session_enter_phase(s, PH_SESSION);
-	session_run_stage(s, SMFIC_HELO);
+	session_run_stage(s, SMFIC_HELO, NULL);
 }
 
 static void
@@ -504,12 +464,13 @@ session_mail(struct milter_session *s, const struct milter_frame *f)
 	s->msg.from_args = join_args(argv + 1,
 	    (argc > MAX_ARGS ? MAX_ARGS : argc) - 1);
 	session_enter_phase(s, PH_MAIL);
-	session_run_stage(s, SMFIC_MAIL);
+	session_run_stage(s, SMFIC_MAIL, NULL);
 }
 
 static void
 session_rcpt(struct milter_session *s, const struct milter_frame *f)
 {
+	struct module_event ev = { 0 };
 	const char *argv[MAX_ARGS], *err;
 	struct milter_msg *m = &s->msg;
 	size_t argc;
@@ -531,12 +492,14 @@ session_rcpt(struct milter_session *s, const struct milter_frame *f)
 	    (argc > MAX_ARGS ? MAX_ARGS : argc) - 1);
 	m->nrcpts++;
 	session_enter_phase(s, PH_RCPT);
-	session_run_stage(s, SMFIC_RCPT);
+	ev.rcpt = m->nrcpts - 1;
+	session_run_stage(s, SMFIC_RCPT, &ev);
 }
 
 static void
 session_header(struct milter_session *s, const struct milter_frame *f)
 {
+	struct module_event ev = { 0 };
 	struct milter_msg *m = &s->msg;
 	const char *name, *value, *err;
 
@@ -546,6 +509,8 @@ session_header(struct milter_session *s, const struct milter_frame *f)
 		return;
 	}
 	m->hdr_bytes += f->len + 1;
+	if ((s->protocol & SMFIP_HDR_LEADSPC) && *value == ' ')
+		value++;
 	if (m->nhdrs >= MAX_HEADERS) {
 		if (m->nhdrs == MAX_HEADERS)
 			log_info("%s more than %u headers; not keeping the "
@@ -556,18 +521,20 @@ session_header(struct milter_session *s, const struct milter_frame *f)
 			m->hdrs = xrealloc(m->hdrs,
 			    m->hdrcap * sizeof(*m->hdrs));
 		}
-		if ((s->protocol & SMFIP_HDR_LEADSPC) && *value == ' ')
-			value++;
 		m->hdrs[m->nhdrs].name = xstrdup(name);
 		m->hdrs[m->nhdrs].value = xstrdup(value);
 		m->nhdrs++;
 	}
-	session_run_stage(s, SMFIC_HEADER);
+	ev.hdr_name = name;
+	ev.hdr_value = value;
+	session_run_stage(s, SMFIC_HEADER, &ev);
 }
 
 static void
 session_body(struct milter_session *s, const struct milter_frame *f)
 {
+	struct module_event ev = { 0 };
+
 	session_enter_phase(s, PH_BODY);
 	s->msg.body_bytes += f->len;
 	s->msg.body_chunks++;
@@ -575,7 +542,9 @@ session_body(struct milter_session *s, const struct milter_frame *f)
 	    !s->msg.skip_body) {
 		/* the policy sees this last chunk; the reply is SKIP */
 		s->msg.skip_body = true;
-		session_run_stage(s, SMFIC_BODY);
+		ev.body = f->data;
+		ev.body_len = f->len;
+		session_run_stage(s, SMFIC_BODY, &ev);
 		return;
 	}
 	if (s->msg.skip_body) {
@@ -584,7 +553,9 @@ session_body(struct milter_session *s, const struct milter_frame *f)
 			    SMFIR_SKIP : SMFIR_CONTINUE);
 		return;
 	}
-	session_run_stage(s, SMFIC_BODY);
+	ev.body = f->data;
+	ev.body_len = f->len;
+	session_run_stage(s, SMFIC_BODY, &ev);
 }
 
 /* Dispatches one frame.  Commands that need no reply never get one. */
@@ -641,14 +612,14 @@ session_handle_frame(struct milter_session *s, const struct milter_frame *f)
 		break;
 	case SMFIC_DATA:
 		session_enter_phase(s, PH_DATA);
-		session_run_stage(s, SMFIC_DATA);
+		session_run_stage(s, SMFIC_DATA, NULL);
 		break;
 	case SMFIC_HEADER:
 		session_header(s, f);
 		break;
 	case SMFIC_EOH:
 		session_enter_phase(s, PH_BODY);
-		session_run_stage(s, SMFIC_EOH);
+		session_run_stage(s, SMFIC_EOH, NULL);
 		break;
 	case SMFIC_BODY:
 		session_body(s, f);
@@ -657,10 +628,10 @@ session_handle_frame(struct milter_session *s, const struct milter_frame *f)
 		if (f->len > 0)		/* libmilter: data in EOB = last chunk */
 			s->msg.body_bytes += f->len;
 		session_enter_phase(s, PH_EOM);
-		session_run_stage(s, SMFIC_BODYEOB);
+		session_run_stage(s, SMFIC_BODYEOB, NULL);
 		break;
 	case SMFIC_UNKNOWN:
-		session_run_stage(s, SMFIC_UNKNOWN);
+		session_run_stage(s, SMFIC_UNKNOWN, NULL);
 		break;
 	case SMFIC_ABORT:
 		if (s->msg.active) {

@@ -13,7 +13,6 @@
 #include "log.h"
 #include "milter_session.h"
 #include "milter_session_internal.h"
-#include "test_policy.h"
 #include "xmalloc.h"
 
 /* Macros are kept as the D payload itself (name\0value\0 pairs), one

@@ -18,7 +18,6 @@
 #include "log.h"
 #include "milter_session.h"
 #include "milter_session_internal.h"
-#include "test_policy.h"
 #include "xmalloc.h"
 
 #define READ_CHUNK		16384
@@ -154,6 +153,7 @@ msg_reset(struct milter_session *s)
 	struct milter_msg *m = &s->msg;
 	unsigned i;
 
+	pipeline_msg_abort(s);	/* records a refusal before it is forgotten */
 	free(m->from);
 	free(m->from_args);
 	for (i = 0; i < m->nrcpts; i++) {
@@ -170,7 +170,6 @@ msg_reset(struct milter_session *s)
 	mbuf_free(&m->mods);
 	mbuf_free(&m->mods_body);
 	memset(m, 0, sizeof(*m));
-	test_policy_msg_reset(s);
 }
 
 void
@@ -484,7 +483,6 @@ session_free(struct milter_session *s)
 	registry_remove(s);
 	close(s->fd);
 	conn_reset(s);
-	test_policy_session_free(s);
 	session_macros_free(s);
 	mbuf_free(&s->in);
 	mbuf_free(&s->out);

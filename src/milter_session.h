@@ -12,6 +12,7 @@
 
 #include "mbuf.h"
 #include "milter_proto.h"
+#include "pipeline.h"
 #include "policy.h"
 
 struct rmilter_config;
@@ -72,6 +73,8 @@ struct milter_msg {
 	struct mbuf mods_body;	/* encoded REPLBODY frames */
 	unsigned nmods;
 	char action_note[64];	/* extra for the summary line */
+	struct pipeline_msg *pipe;	/* module state (pipeline.c) */
+	enum policy_stage cur_stage;	/* stage being run */
 };
 
 struct milter_session {
@@ -109,7 +112,7 @@ struct milter_session {
 	unsigned nmessages;
 
 	struct milter_msg msg;
-	void *policy_data;	/* owned by the policy; freed via test_policy_free */
+	struct pipeline_conn pipe;	/* the modules of this session's config */
 
 	struct milter_session *next, *prev;	/* daemon's session list */
 };

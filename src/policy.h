@@ -1,8 +1,7 @@
 /* policy.h -- what the engine asks of the policy layer: which stages, macros
  * and actions to negotiate, and a verdict per stage (possibly asynchronous).
  *
- * For now the only policy is the built-in test policy (test_policy.c); the
- * module pipeline of later issues plugs in behind the same calls. */
+ * The module pipeline (pipeline.c) implements it. */
 #ifndef RMILTER_POLICY_H
 #define RMILTER_POLICY_H
 
@@ -60,12 +59,6 @@ struct policy_needs {
 /* Fills NEEDS for the policy configured in CONF. */
 void policy_needs_get(const struct rmilter_config *conf,
     struct policy_needs *needs);
-
-/* Runs the policy for STAGE of session S.  Returns the action (also stored in
- * V).  POLICY_PENDING means the policy will call milter_session_resume()
- * later; it must look the session up by id then (the session may be gone). */
-enum policy_action policy_run(struct milter_session *s, enum policy_stage stage,
-    struct policy_verdict *v);
 
 void policy_verdict_clear(struct policy_verdict *v);
 const char *policy_action_name(enum policy_action a);

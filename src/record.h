@@ -55,6 +55,9 @@ struct decision_record {
 void record_emit(const struct rmilter_config *conf,
     const struct decision_record *r);
 
+/* Tests: called by record_emit with every record when set. */
+extern void (*record_emit_hook)(const struct decision_record *r);
+
 /* ---- audit log (audit_log.c) ------------------------------------------------- */
 /* Appends one JSON object (one line) for R to the audit log of CONF, opening
  * it on first use; a write error is logged (rate-limited) and ignored. */

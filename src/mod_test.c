@@ -1,28 +1,41 @@
-/* test_policy.c -- a tiny built-in policy for the test suite (test_policy =
- * yes): envelope addresses and X-Rmilter-Test headers choose the verdict and
- * the EOM edits.  Spec: test/e2e/TEST_POLICY.md.  Never active by default. */
+/* mod_test.c -- the built-in test policy (test_policy = yes) as a pipeline
+ * module: envelope addresses and X-Rmilter-Test headers choose the verdict
+ * and the EOM edits.  Spec: test/e2e/TEST_POLICY.md.  Never active by
+ * default; it exists so the engine and the pipeline can be tested end to
+ * end. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
 #include "milter_session.h"
-#include "test_policy.h"
+#include "module.h"
+#include "pipeline.h"
+#include "spool.h"
 #include "xmalloc.h"
 
-/* A delayed EOM verdict (the "delay MS" command). */
+/* Per-message state: a pending "delay" timer. */
 struct test_delay {
 	struct event ev;
-	uint64_t sid;
-	struct policy_verdict v;
+	uint64_t sid, serial;
+	unsigned index;
 };
 
-void
-test_policy_needs(const struct rmilter_config *conf, struct policy_needs *needs)
+static bool
+test_configured(const struct rmilter_config *conf)
+{
+	return conf->test_policy;
+}
+
+static void
+test_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 {
 	needs->body_limit = conf->max_size;
 	needs->stages |= STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT) |
@@ -44,17 +57,6 @@ local_part_is(const char *addr, const char *local)
 		addr++;
 	return strncasecmp(addr, local, n) == 0 &&
 	    (addr[n] == '@' || addr[n] == '>' || addr[n] == '\0');
-}
-
-static void
-set_verdict(struct policy_verdict *v, enum policy_action a, const char *reply)
-{
-	if (v->action != POLICY_CONTINUE)
-		return;		/* the first final action wins */
-	v->action = a;
-	free(v->reply);
-	v->reply = reply ? xstrdup(reply) : NULL;
-	snprintf(v->reason, sizeof(v->reason), "test_policy");
 }
 
 /* Splits off the next whitespace-separated word of *P. */
@@ -92,22 +94,51 @@ static void
 delay_fire(evutil_socket_t fd, short what, void *arg)
 {
 	struct test_delay *d = arg;
-	struct milter_session *s = milter_session_lookup(d->sid);
+	struct module_ctx buf, *ctx;
+	uint64_t sid = d->sid, serial = d->serial;
+	unsigned index = d->index;
 
-	if (s == NULL || s->policy_data != d) {
-		/* the session went away; it freed D already if it owned it */
+	/* the message still exists (msg_free cancels this timer) */
+	if ((ctx = module_ctx_lookup(sid, serial, index, &buf)) != NULL &&
+	    *ctx->data == d)
+		*ctx->data = NULL;
+	free(d);
+	module_resume(sid, serial, index);
+}
+
+static void
+test_msg_free(void *data)
+{
+	struct test_delay *d = data;
+
+	if (d == NULL)
+		return;
+	event_del(&d->ev);
+	free(d);
+}
+
+/* "spoolinfo": what the spool holds, as a header (for the tests). */
+static void
+spool_info(struct module_ctx *ctx)
+{
+	struct spool *sp = pipeline_spool(ctx->s);
+	char v[128];
+
+	if (sp == NULL) {
+		module_edit_add(ctx, "X-Rmilter-Spool", "none");
 		return;
 	}
-	s->policy_data = NULL;
-	milter_session_resume(s, &d->v);
-	policy_verdict_clear(&d->v);
-	free(d);
+	snprintf(v, sizeof(v), "size=%llu file=%s",
+	    (unsigned long long)spool_size(sp),
+	    spool_fd(sp) >= 0 ? "yes" : "no");
+	module_edit_add(ctx, "X-Rmilter-Spool", v);
 }
 
 /* Executes one command; returns a delay in ms (0 if none). */
 static long
-run_command(struct milter_session *s, char *cmd, struct policy_verdict *v)
+run_command(struct module_ctx *ctx, char *cmd)
 {
+	struct milter_session *s = ctx->s;
 	char *p = cmd, *verb, *a, *b;
 	long delay = 0;
 
@@ -115,42 +146,45 @@ run_command(struct milter_session *s, char *cmd, struct policy_verdict *v)
 		return 0;
 	if (strcasecmp(verb, "reject") == 0) {
 		a = rest(p);
-		set_verdict(v, POLICY_REJECT,
-		    *a ? a : "550 5.7.1 Rejected by test policy");
+		module_decide(ctx, MACT_REJECT,
+		    *a ? a : "550 5.7.1 Rejected by test policy",
+		    "test_policy");
 	} else if (strcasecmp(verb, "tempfail") == 0) {
 		a = rest(p);
-		set_verdict(v, POLICY_TEMPFAIL,
-		    *a ? a : "451 4.7.1 Deferred by test policy");
+		module_decide(ctx, MACT_TEMPFAIL,
+		    *a ? a : "451 4.7.1 Deferred by test policy",
+		    "test_policy");
 	} else if (strcasecmp(verb, "reject-multi") == 0) {
-		set_verdict(v, POLICY_REJECT,
-		    "550 5.7.1 first line\nsecond line");
+		module_decide(ctx, MACT_REJECT,
+		    "550 5.7.1 first line\nsecond line", "test_policy");
 	} else if (strcasecmp(verb, "discard") == 0) {
-		set_verdict(v, POLICY_DISCARD, NULL);
+		module_decide(ctx, MACT_DISCARD, NULL, "test_policy");
 	} else if (strcasecmp(verb, "accept") == 0) {
-		set_verdict(v, POLICY_ACCEPT, NULL);
+		module_decide(ctx, MACT_ACCEPT, NULL, "test_policy");
 	} else if (strcasecmp(verb, "quarantine") == 0) {
 		a = rest(p);
-		milter_session_quarantine(s, *a ? a : "test policy");
+		module_decide(ctx, MACT_QUARANTINE, *a ? a : "test policy",
+		    "test_policy");
 	} else if (strcasecmp(verb, "addheader") == 0) {
 		if ((a = next_word(&p)) != NULL)
-			milter_session_add_header(s, a, rest(p));
+			module_edit_add(ctx, a, rest(p));
 	} else if (strcasecmp(verb, "insheader") == 0) {
 		b = next_word(&p);
 		if (b != NULL && (a = next_word(&p)) != NULL)
-			milter_session_ins_header(s, (uint32_t)atol(b), a,
+			module_edit_insert(ctx, (uint32_t)atol(b), a,
 			    rest(p));
 	} else if (strcasecmp(verb, "chgheader") == 0) {
 		a = next_word(&p);
 		b = next_word(&p);
 		if (a != NULL && b != NULL)
-			milter_session_chg_header(s, a, (uint32_t)atol(b),
+			module_edit_change(ctx, a, (uint32_t)atol(b),
 			    rest(p));
 	} else if (strcasecmp(verb, "delheader") == 0) {
 		a = next_word(&p);
 		b = next_word(&p);
 		if (a != NULL)
-			milter_session_chg_header(s, a,
-			    b ? (uint32_t)atol(b) : 1, "");
+			module_edit_delete(ctx, a,
+			    b ? (uint32_t)atol(b) : 1);
 	} else if (strcasecmp(verb, "chgfrom") == 0) {
 		if ((a = next_word(&p)) != NULL) {
 			b = rest(p);
@@ -184,6 +218,8 @@ run_command(struct milter_session *s, char *cmd, struct policy_verdict *v)
 			delay = atol(a);
 	} else if (strcasecmp(verb, "progress") == 0) {
 		milter_session_progress(s);
+	} else if (strcasecmp(verb, "spoolinfo") == 0) {
+		spool_info(ctx);
 	} else {
 		log_info("%s test_policy: unknown command '%.40s'", s->sid,
 		    verb);
@@ -191,9 +227,10 @@ run_command(struct milter_session *s, char *cmd, struct policy_verdict *v)
 	return delay;
 }
 
-static enum policy_action
-test_policy_eom(struct milter_session *s, struct policy_verdict *v)
+static enum module_rc
+test_eom(struct module_ctx *ctx)
 {
+	struct milter_session *s = ctx->s;
 	long delay = 0, d;
 	unsigned i;
 
@@ -208,77 +245,69 @@ test_policy_eom(struct milter_session *s, struct policy_verdict *v)
 				*q = ' ';
 		for (cmd = strtok_r(val, ";", &save); cmd != NULL;
 		    cmd = strtok_r(NULL, ";", &save)) {
-			if ((d = run_command(s, cmd, v)) > 0)
+			if ((d = run_command(ctx, cmd)) > 0)
 				delay = d;
 		}
 		free(val);
 	}
-	snprintf(s->msg.action_note, sizeof(s->msg.action_note),
-	    "test_policy=%s", policy_action_name(v->action));
 	if (delay > 0 && delay < 3600 * 1000) {
 		struct test_delay *t = xcalloc(1, sizeof(*t));
 		struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
 
-		t->sid = s->id;
-		t->v = *v;
-		v->reply = NULL;
+		t->sid = ctx->sid;
+		t->serial = ctx->msg_serial;
+		t->index = ctx->index;
 		evtimer_assign(&t->ev, daemon_base(), delay_fire, t);
 		evtimer_add(&t->ev, &tv);
-		test_policy_session_free(s);	/* drop an older one */
-		s->policy_data = t;
-		v->action = POLICY_PENDING;
+		test_msg_free(*ctx->data);	/* an older one, if any */
+		*ctx->data = t;
+		return MODULE_PENDING;
 	}
-	return v->action;
+	return MODULE_DONE;
 }
 
-enum policy_action
-test_policy_run(struct milter_session *s, enum policy_stage stage,
-    struct policy_verdict *v)
+static enum module_rc
+test_run(struct module_ctx *ctx, enum policy_stage stage,
+    const struct module_event *ev)
 {
+	struct milter_session *s = ctx->s;
+
 	switch (stage) {
 	case STAGE_MAIL:
 		if (s->msg.from != NULL &&
 		    local_part_is(s->msg.from, "test-reject-mail"))
-			set_verdict(v, POLICY_REJECT,
-			    "550 5.7.1 Sender rejected by test policy");
+			module_decide(ctx, MACT_REJECT,
+			    "550 5.7.1 Sender rejected by test policy",
+			    "test_policy");
 		break;
 	case STAGE_RCPT: {
-		const char *r = s->msg.nrcpts ?
-		    s->msg.rcpts[s->msg.nrcpts - 1].addr : "";
+		const char *r = ev->rcpt < s->msg.nrcpts ?
+		    s->msg.rcpts[ev->rcpt].addr : "";
 
 		if (local_part_is(r, "test-reject-rcpt"))
-			set_verdict(v, POLICY_REJECT,
-			    "550 5.1.1 Recipient rejected by test policy");
+			module_decide(ctx, MACT_REJECT,
+			    "550 5.1.1 Recipient rejected by test policy",
+			    "test_policy");
 		else if (local_part_is(r, "test-tempfail-rcpt"))
-			set_verdict(v, POLICY_TEMPFAIL,
-			    "451 4.7.1 Recipient deferred by test policy");
+			module_decide(ctx, MACT_TEMPFAIL,
+			    "451 4.7.1 Recipient deferred by test policy",
+			    "test_policy");
 		break;
 	}
 	case STAGE_EOM:
-		return test_policy_eom(s, v);
+		return test_eom(ctx);
 	default:
 		break;
 	}
-	return v->action;
+	return MODULE_DONE;
 }
 
-void
-test_policy_msg_reset(struct milter_session *s)
-{
-	/* a pending delay belongs to the message being reset */
-	if (!s->pending)
-		test_policy_session_free(s);
-}
-
-void
-test_policy_session_free(struct milter_session *s)
-{
-	struct test_delay *t = s->policy_data;
-
-	if (t == NULL)
-		return;
-	event_del(&t->ev);
-	policy_verdict_clear(&t->v);
-	free(t);
-	s->policy_data = NULL;
-}
+const struct module_def module_test = {
+	.name = "test_policy",
+	.flags = MODULE_F_NEEDS_SPOOL,
+	.configured = test_configured,
+	.shadow = NULL,
+	.needs = test_needs,
+	.run = test_run,
+	.msg_free = test_msg_free,
+};
