@@ -21,6 +21,7 @@
 #include "daemon_main.h"
 #include "listen.h"
 #include "log.h"
+#include "pipeline.h"
 #include "milter_session.h"
 #include "record.h"
 
@@ -199,7 +200,7 @@ daemon_load_config(const char *path, bool print_notices)
 	size_t i;
 
 	conf_diag_init(&diag);
-	c = conf_load(path, &diag);
+	c = pipeline_conf_load(path, &diag);
 	for (i = 0; i < diag.n; i++) {
 		const struct conf_diag_entry *e = &diag.v[i];
 

@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "daemon_main.h"
 #include "log.h"
+#include "pipeline.h"
 #include "record.h"
 
 #define DEFAULT_CONF "/etc/rmilter.conf"
@@ -35,7 +36,7 @@ config_test(const char *path)
 	size_t i;
 
 	conf_diag_init(&diag);
-	c = conf_load(path, &diag);
+	c = pipeline_conf_load(path, &diag);
 	for (i = 0; i < diag.n; i++) {
 		conf_diag_format(&diag.v[i], line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
@@ -61,7 +62,7 @@ stats_show(const char *path)
 	int rc;
 
 	conf_diag_init(&diag);
-	c = conf_load(path, &diag);
+	c = pipeline_conf_load(path, &diag);
 	if (c == NULL) {
 		for (i = 0; i < diag.n; i++) {
 			conf_diag_format(&diag.v[i], line, sizeof(line));

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include "conf.h"
@@ -61,30 +62,57 @@ module_by_name(const char *name)
 	return NULL;
 }
 
+/* Appends an error about CONF (no line: it concerns a value as a whole). */
+static void
+diag_error(struct conf_diag *d, const struct rmilter_config *conf,
+    const char *msg)
+{
+	d->v = xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
+	memset(&d->v[d->n], 0, sizeof(d->v[d->n]));
+	d->v[d->n].level = CONF_DIAG_ERROR;
+	d->v[d->n].file = xstrdup(conf->path ? conf->path : "config");
+	d->v[d->n].msg = xstrdup(msg);
+	d->n++;
+	d->nerrors++;
+}
+
 void
 pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 {
+	char msg[512];
+	struct stat st;
 	size_t i;
 
 	for (i = 0; i < conf->module_order.n; i++) {
 		if (module_by_name(conf->module_order.v[i]) != NULL)
 			continue;
-		/* reported like the parser's errors, file:line unknown */
-		d->v = xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
-		memset(&d->v[d->n], 0, sizeof(d->v[d->n]));
-		d->v[d->n].level = CONF_DIAG_ERROR;
-		d->v[d->n].file = xstrdup(conf->path ? conf->path : "config");
-		{
-			char msg[256];
-
-			snprintf(msg, sizeof(msg), "module_order: unknown "
-			    "module '%.64s' (modules: rules, test_policy)",
-			    conf->module_order.v[i]);
-			d->v[d->n].msg = xstrdup(msg);
-		}
-		d->n++;
-		d->nerrors++;
+		snprintf(msg, sizeof(msg), "module_order: unknown module "
+		    "'%.64s' (modules: rules, test_policy)",
+		    conf->module_order.v[i]);
+		diag_error(d, conf, msg);
 	}
+	if (conf->tempdir != NULL && (stat(conf->tempdir, &st) < 0 ||
+	    !S_ISDIR(st.st_mode))) {
+		snprintf(msg, sizeof(msg), "tempdir %.200s is not a directory "
+		    "(message spool files go there)", conf->tempdir);
+		diag_error(d, conf, msg);
+	}
+}
+
+struct rmilter_config *
+pipeline_conf_load(const char *path, struct conf_diag *d)
+{
+	struct rmilter_config *c = conf_load(path, d);
+	size_t before = d->nerrors;
+
+	if (c == NULL)
+		return NULL;
+	pipeline_check_config(c, d);
+	if (d->nerrors > before) {
+		conf_unref(c);
+		return NULL;
+	}
+	return c;
 }
 
 static void

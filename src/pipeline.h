@@ -61,6 +61,10 @@ struct conf_diag;
 void pipeline_check_config(const struct rmilter_config *conf,
     struct conf_diag *diag);
 
+/* conf_load() plus the checks above: what the daemon, -t and -s use. */
+struct rmilter_config *pipeline_conf_load(const char *path,
+    struct conf_diag *diag);
+
 /* Runs STAGE for session S (EV: the stage's data).  Returns the verdict
  * (also in V) or POLICY_PENDING when a module answers later; the pipeline
  * then calls milter_session_resume() itself. */

@@ -924,7 +924,7 @@ test_notices(void)
 	    "spamd {\n  servers = r:localhost;\n  servers = r:otherhost;\n}\n"
 	    "clamav { }\n"
 	    "memcached { servers_grey = localhost; }\n"
-	    "max_size = 1M; test_policy = no\n");
+	    "use_dcc = no; max_size = 1M; test_policy = no\n");
 	char buf[512];
 	size_t i;
 
@@ -934,7 +934,7 @@ test_notices(void)
 	    "'spamd.servers' recognized, not implemented yet"));
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 5, "'clamav' recognized"));
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 6, "'redis.servers_grey'"));
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 7, "'max_size'"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 7, "'use_dcc'"));
 	for (i = 0; i < D.n; i++)
 		if (D.v[i].line == 2) {
 			conf_diag_format(&D.v[i], buf, sizeof(buf));
