@@ -788,6 +788,8 @@ reply_build(struct milter_session *s, int by, enum module_action a,
 
 			nl = strchr(line, '\n');
 			l = nl ? (size_t)(nl - line) : strlen(line);
+			if (l > 0 && line[l - 1] == '\r')
+				l--;	/* CRLF line ends */
 			if (l >= sizeof(one))
 				l = sizeof(one) - 1;
 			memcpy(one, line, l);
