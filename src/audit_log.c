@@ -28,6 +28,7 @@
 static struct {
 	int fd;			/* -1: not open */
 	char *path;		/* the path FD was opened from (owned) */
+	unsigned generation;	/* newest config generation seen */
 	dev_t dev;		/* identity of the open file */
 	ino_t ino;
 	time_t last_check;	/* monotonic s of the last stat(path) */
@@ -83,8 +84,10 @@ audit_open(const char *path)
 
 	audit_fd_close();
 	if (A.path == NULL || strcmp(A.path, path) != 0) {
+		char *copy = xstrdup(path);	/* PATH may be A.path */
+
 		free(A.path);
-		A.path = xstrdup(path);
+		A.path = copy;
 	}
 	/* O_NONBLOCK: a FIFO without reader must not block the loop */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
@@ -124,12 +127,14 @@ audit_file_replaced(void)
 
 /* Appends R to conf->audit_log (nothing if unset), opening the file on
  * first use, after a change of the path and when the file at the path is
- * no longer the open one.  Never fails: problems are logged and the record
- * dropped. */
+ * no longer the open one.  The newest configuration generation seen decides
+ * the path (a session on an older one writes to the new file).  Never
+ * fails: problems are logged and the record dropped. */
 void
 audit_log_write(const struct rmilter_config *conf,
     const struct decision_record *r)
 {
+	const char *path;
 	char *line;
 	size_t len;
 	ssize_t n;
@@ -137,19 +142,28 @@ audit_log_write(const struct rmilter_config *conf,
 
 	if (conf == NULL || r == NULL)
 		return;
-	if (conf->audit_log == NULL) {	/* turned off by a reload */
-		if (A.path != NULL)
-			audit_log_close();
+	/* the newest generation decides: sessions still on an older one
+	 * write to the same file as the new ones */
+	if (conf->generation >= A.generation) {
+		A.generation = conf->generation;
+		path = conf->audit_log;
+	} else
+		path = A.path;
+	if (path == NULL) {		/* off, or turned off by a reload */
+		if (A.path != NULL) {
+			audit_fd_close();
+			free(A.path);
+			A.path = NULL;
+		}
 		return;
 	}
-	same = A.fd >= 0 && A.path != NULL &&
-	    strcmp(A.path, conf->audit_log) == 0;
+	same = A.fd >= 0 && A.path != NULL && strcmp(A.path, path) == 0;
 	if (same && audit_file_replaced()) {
 		log_notice("audit log %s: the file was removed or replaced; "
 		    "opening it again", A.path);
 		same = false;
 	}
-	if (!same && audit_open(conf->audit_log) < 0)
+	if (!same && audit_open(path) < 0)
 		return;
 	if ((line = audit_log_format(r)) == NULL) {
 		audit_fail(A.path, "format", ENOMEM);
@@ -188,6 +202,7 @@ audit_log_close(void)
 	audit_fd_close();
 	free(A.path);
 	A.path = NULL;
+	A.generation = 0;
 	A.warned = false;
 	A.dropped = 0;
 }
@@ -278,14 +293,14 @@ jstr(const char *s)
 	return j;
 }
 
-/* A number rounded to microseconds (no float noise such as 0.30000000004);
- * 0 if not finite (jansson refuses NaN and infinities). */
+/* V rounded to 1/SCALE (no float noise such as 0.30000000004); 0 if not
+ * finite (jansson refuses NaN and infinities). */
 static json_t *
-jreal(double v)
+jreal(double v, double scale)
 {
 	if (!isfinite(v))
 		v = 0;
-	return json_real(round(v * 1e6) / 1e6);
+	return json_real(round(v * scale) / scale);
 }
 
 static void
@@ -358,8 +373,8 @@ module_json(const struct record_module *m)
 	set(o, "reason", res->reason[0] != '\0' ?
 	    jstr(res->reason) : json_null());
 	if (res->has_score)
-		set(o, "score", jreal(res->score));
-	set(o, "ms", jreal(res->ms));
+		set(o, "score", jreal(res->score, 1e6));
+	set(o, "ms", jreal(res->ms, 1e3));
 	set(o, "shadow", json_boolean(res->shadow));
 	set(o, "skipped", json_boolean(res->skipped));
 	if (res->skipped)
@@ -380,8 +395,7 @@ audit_log_format(const struct decision_record *r)
 
 	o = json_object();
 	set(o, "ts", jtime(r->ts));
-	set(o, "ts_unix", json_real(isfinite(r->ts) ?
-	    round(r->ts * 1000.0) / 1000.0 : 0));
+	set(o, "ts_unix", jreal(r->ts, 1e3));
 	set(o, "sid", jstr(r->sid));
 	set(o, "generation", json_integer(r->generation));
 	set(o, "queue_id", jstr(r->queue_id));
@@ -408,7 +422,7 @@ audit_log_format(const struct decision_record *r)
 	set(o, "reply", jstr(r->reply));
 	set(o, "decided_by", jstr(r->decided_by));
 	set(o, "noop", json_boolean(r->noop));
-	set(o, "ms", jreal(r->ms));
+	set(o, "ms", jreal(r->ms, 1e3));
 	a = json_array();
 	for (i = 0; i < r->nmodules && r->modules != NULL; i++)
 		json_array_append_new(a, module_json(&r->modules[i]));

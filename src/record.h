@@ -72,8 +72,9 @@ void audit_log_close(void);
 void stats_count(const struct decision_record *r);
 /* Human-readable counters (what rmilter -s prints); malloc'ed. */
 char *stats_format(void);
-/* Listens on the control socket of CONF (if set); the daemon calls it after
- * binding, before dropping privileges.  Returns -1 with ERR on failure. */
+/* Listens on the control socket of CONF (if set); the daemon calls it once
+ * its event base exists (after dropping privileges: the socket's directory
+ * must be writable by `user`).  Returns -1 with ERR on failure. */
 int stats_control_open(const struct rmilter_config *conf,
     struct event_base *base, char *err, size_t errlen);
 void stats_control_close(void);

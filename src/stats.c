@@ -194,7 +194,7 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
 
 /* The counters as text, one "key value ..." line per group:
  *   uptime 123s
- *   generation 2
+ *   generation 2			(of the last record; "-": none yet)
  *   messages 10 continue 7 accept 0 reject 2 ...
  *   recipients 14 refused 3
  *   module rules: none 7 reject 2 shadow:reject 1
@@ -208,7 +208,10 @@ stats_format(void)
 
 	b.s[0] = '\0';
 	sbuf_printf(&b, "uptime %llds\n", stats_uptime());
-	sbuf_printf(&b, "generation %u\n", S.generation);
+	if (S.messages != 0)
+		sbuf_printf(&b, "generation %u\n", S.generation);
+	else
+		sbuf_printf(&b, "generation -\n");	/* no record yet */
 	sbuf_printf(&b, "messages %llu", S.messages);
 	for (k = 0; k < MSG_COUNT; k++)
 		if (k != MSG_OTHER || S.by_action[k] != 0)
@@ -254,7 +257,8 @@ stats_format_json(void)
 
 	o = json_object();
 	json_object_set_new(o, "uptime", json_integer(stats_uptime()));
-	json_object_set_new(o, "generation", json_integer(S.generation));
+	json_object_set_new(o, "generation", S.messages != 0 ?
+	    json_integer(S.generation) : json_null());
 	msg = json_object();
 	json_object_set_new(msg, "total", jcount(S.messages));
 	for (k = 0; k < MSG_COUNT; k++)

@@ -167,7 +167,7 @@ full_init(struct full *f)
 	f->res[1].has_score = true;
 	f->res[1].score = 7.5;
 	snprintf(f->res[1].reason, sizeof(f->res[1].reason), "score 7.5");
-	f->res[1].ms = 0.5;
+	f->res[1].ms = 0.5004;	/* rounded to 0.5 */
 	f->res[1].ran = true;
 	f->res[2].skipped = true;
 	snprintf(f->res[2].why, sizeof(f->res[2].why), "max_size");
@@ -298,6 +298,7 @@ test_format_full(void)
 	TT_CHECK_STR(jget_str(m, "action"), "tempfail");
 	TT_CHECK_STR(jget_str(m, "stage"), "rcpt");
 	TT_CHECK(json_real_value(json_object_get(m, "score")) == 7.5);
+	TT_CHECK(json_real_value(json_object_get(m, "ms")) == 0.5);
 	TT_CHECK(json_is_true(json_object_get(m, "shadow")));
 	m = json_array_get(a, 2);
 	TT_CHECK_STR(jget_str(m, "name"), "clamav");
@@ -529,6 +530,40 @@ test_write_rotate(void)
 	free(c);
 }
 
+/* a reload changes the path: the newest generation wins, also for records
+ * of sessions still on the old one */
+static void
+test_write_generations(void)
+{
+	struct rmilter_config *c1 = conf_new(), *c2 = conf_new(),
+	    *c3 = conf_new();
+	struct full f;
+
+	full_init(&f);
+	c1->generation = 1;
+	c1->audit_log = strdup(tmp_path("g1.jsonl"));
+	c2->generation = 2;
+	c2->audit_log = strdup(tmp_path("g2.jsonl"));
+	c3->generation = 3;
+	audit_log_write(c1, &f.r);
+	audit_log_write(c2, &f.r);
+	audit_log_write(c1, &f.r);
+	audit_log_write(c2, &f.r);
+	TT_CHECK_INT(file_json_lines(c1->audit_log), ==, 1);
+	TT_CHECK_INT(file_json_lines(c2->audit_log), ==, 3);
+	audit_log_write(c3, &f.r);	/* turned off */
+	audit_log_write(c1, &f.r);
+	audit_log_write(c2, &f.r);
+	TT_CHECK_INT(file_json_lines(c1->audit_log), ==, 1);
+	TT_CHECK_INT(file_json_lines(c2->audit_log), ==, 3);
+	audit_log_close();
+	free(c1->audit_log);
+	free(c2->audit_log);
+	free(c1);
+	free(c2);
+	free(c3);
+}
+
 /* the file removed under us: noticed within a second, created again */
 static void
 test_write_deleted(void)
@@ -682,6 +717,7 @@ test_stats_count(void)
 
 	stats_reset();
 	s = stats_format();
+	TT_CHECK(strstr(s, "\ngeneration -\n") != NULL);
 	TT_CHECK(strstr(s, "\nmessages 0 continue 0 accept 0 reject 0 "
 	    "tempfail 0 discard 0 quarantine 0 aborted 0\n") != NULL);
 	TT_CHECK(strstr(s, "module ") == NULL);
@@ -1101,6 +1137,7 @@ TT_MAIN(
 	{ "record/format_huge", test_format_huge },
 	{ "record/format_null", test_format_null },
 	{ "record/write_rotate", test_write_rotate },
+	{ "record/write_generations", test_write_generations },
 	{ "record/write_deleted", test_write_deleted },
 	{ "record/write_failure", test_write_failure },
 	{ "record/stats_count", test_stats_count },
