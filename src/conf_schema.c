@@ -92,7 +92,7 @@ static const struct conf_directive conf_table[] = {
 	    "put every module in shadow mode: decide and record, change nothing"),
 	G("module_order", CONF_T_STRLIST, module_order, 0, 0, NULL, 0, 0,
 	    NULL, "order in which modules run (default: rules, then the "
-	    "rest as documented)"),
+	    "others; names not listed run after the listed ones)"),
 	G("reject_message", CONF_T_QSTRING, reject_message, 0, 0,
 	    "\"Rejected by policy (${reason}); queue id ${queue_id}\"", 0, 0,
 	    NULL, "default reject text, a template"),
@@ -1040,6 +1040,11 @@ conf_set_regex(struct conf_apply *a, const struct conf_directive *e,
 		    (const char *)msg, (size_t)erroff);
 		return -1;
 	}
+#ifndef FUZZING
+	/* JIT where PCRE2 supports it (not needed for correctness: a pattern
+	 * without JIT code is matched by the interpreter) */
+	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+#endif
 	conf_regex_free(re);
 	re->code = code;
 	re->options = opts;
@@ -1370,7 +1375,6 @@ conf_apply_rule(struct conf_apply *a, const struct conf_node *blk)
 	struct conf_rule *r;
 	size_t i, j, k;
 
-	conf_notice(a, "rule", blk->file, blk->line);
 	s->rules = xrealloc(s->rules, (s->nrules + 1) * sizeof(*s->rules));
 	r = &s->rules[s->nrules++];
 	memset(r, 0, sizeof(*r));

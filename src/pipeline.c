@@ -24,13 +24,10 @@
 #include "template.h"
 #include "xmalloc.h"
 
-/* TEMPORARY until mod_rules.c lands */
-extern const struct module_def module_rules __attribute__((weak));
-
 /* Every module, in the default running order. */
 static const struct module_def *const all_modules[] = {
-	&module_test,
 	&module_rules,
+	&module_test,
 };
 #define NALL (sizeof(all_modules) / sizeof(all_modules[0]))
 
@@ -56,8 +53,7 @@ module_by_name(const char *name)
 	size_t i;
 
 	for (i = 0; i < NALL; i++)
-		if (all_modules[i] != NULL &&
-		    strcasecmp(all_modules[i]->name, name) == 0)
+		if (strcasecmp(all_modules[i]->name, name) == 0)
 			return all_modules[i];
 	return NULL;
 }
@@ -122,8 +118,6 @@ conn_add(struct pipeline_conn *pc, const struct module_def *m,
 	struct policy_needs n;
 	unsigned i;
 
-	if (m == NULL)
-		return;
 	for (i = 0; i < pc->nmods; i++)
 		if (pc->mods[i] == m)
 			return;
@@ -171,6 +165,8 @@ void
 policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
 {
 	struct pipeline_conn pc;
+	uint64_t limit = 0;
+	bool body_all = false;
 	unsigned i;
 
 	memset(needs, 0, sizeof(*needs));
@@ -180,8 +176,23 @@ policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
 	    STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT);
 	needs->replies = STAGE_BIT(STAGE_EOM);
 	pipeline_conn_init(&pc, conf);
-	for (i = 0; i < pc.nmods; i++)
-		pc.mods[i]->needs(conf, needs);
+	for (i = 0; i < pc.nmods; i++) {
+		struct policy_needs one;
+
+		memset(&one, 0, sizeof(one));
+		pc.mods[i]->needs(conf, &one);
+		needs->stages |= one.stages;
+		needs->replies |= one.replies;
+		needs->actions |= one.actions;
+		/* the body is cut only if every module reading it allows it */
+		if (one.stages & STAGE_BIT(STAGE_BODY)) {
+			if (one.body_limit == 0)
+				body_all = true;
+			else if (one.body_limit > limit)
+				limit = one.body_limit;
+		}
+	}
+	needs->body_limit = body_all ? 0 : limit;
 	if (pc.needs_spool)
 		needs->stages |= STAGE_BIT(STAGE_HEADER) |
 		    STAGE_BIT(STAGE_EOH) | STAGE_BIT(STAGE_BODY);
@@ -946,8 +957,14 @@ pipeline_msg_end(struct milter_session *s, const char *final,
 	rec.sid = s->sid;
 	rec.generation = s->conf->generation;
 	rec.ts = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-	rec.ms = (double)(tv.tv_sec - s->msg.start.tv_sec) * 1000.0 +
-	    (double)(tv.tv_usec - s->msg.start.tv_usec) / 1000.0;
+	{
+		/* from MAIL, or from the connection for earlier decisions */
+		const struct timeval *t0 = s->msg.start.tv_sec != 0 ?
+		    &s->msg.start : &s->accepted;
+
+		rec.ms = (double)(tv.tv_sec - t0->tv_sec) * 1000.0 +
+		    (double)(tv.tv_usec - t0->tv_usec) / 1000.0;
+	}
 	q = milter_session_macro(s, "i");
 	rec.queue_id = q && *q ? q : "NOQUEUE";
 	pipeline_client_ip(s, (uint8_t[16]){ 0 }, &ip);
@@ -966,7 +983,9 @@ pipeline_msg_end(struct milter_session *s, const char *final,
 	rec.message_id = header_value(s, "Message-Id");
 	rec.subject = header_value(s, "Subject");
 	rec.action = final;
-	rec.stage = policy_stage_name(stage);
+	/* where the deciding module decided (a HELO accept shows "helo") */
+	rec.stage = policy_stage_name(p->decided_by >= 0 ? p->decided_stage :
+	    stage);
 	rec.reply = v != NULL ? v->reply : NULL;
 	rec.decided_by = p->decided_by >= 0 ?
 	    s->pipe.mods[p->decided_by]->name : NULL;

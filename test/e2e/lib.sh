@@ -194,7 +194,25 @@ write_conf() {
 		echo "frame_timeout = ${FRAME_TIMEOUT}s;"
 		echo "max_size = 4k;"
 		[ -n "${1:-}" ] && printf '%s\n' "$1"
+		rule_sections
 	} >"$RCONF"
+}
+
+# rule_sections -> the rule { } sections of the rule_* cases (run.sh).  Each
+# is keyed on a HELO name rule_*.client.test (swaks sends NAME.client.test)
+# or a recipient local part rule-*, so no other case can fire them.
+rule_sections() {
+	cat <<'EOF'
+rule { name = e2e-helo; reject "554 5.7.1 HELO ${helo} refused by rule"; helo /^rule_helo\.client\.test$/; }
+rule { name = e2e-rcpt; reject "550 5.1.1 recipient refused by rule"; envrcpt /^<rule-bad-rcpt@/i; }
+rule { name = e2e-tempfail; tempfail "451 4.7.1 deferred by rule"; helo /^rule_tempfail\./; header /^subject$/i /defer me/; }
+rule { name = e2e-body; reject "550 5.7.1 body refused by rule"; helo /^rule_body\./; body /^forbidden line$/; }
+rule { name = e2e-discard; discard; helo /^rule_discard\./; header /^X-Rule$/ /discard/; }
+rule { name = e2e-quarantine; quarantine "held by rule"; helo /^rule_quarantine\./; header /^X-Rule$/ /hold/; }
+rule { name = e2e-accept; accept; helo /^rule_accept\./; }
+rule { name = e2e-shadow; mode = shadow; reject "shadow"; helo /^rule_shadow\./; }
+rule { name = e2e-off; enable = no; reject "disabled"; helo /^rule_/; }
+EOF
 }
 
 # start_rmilter -> starts the daemon in the foreground (background job), waits

@@ -9,6 +9,7 @@
 
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cases_policy.sh"
 
 PATTERNS=("$@")
 TOKEN=$$
@@ -263,6 +264,112 @@ rcpt_case() {
 
 case_env_reject_rcpt() { rcpt_case env_reject_rcpt test-reject-rcpt "550 5.1.1"; }
 case_env_tempfail_rcpt() { rcpt_case env_tempfail_rcpt test-tempfail-rcpt "451 4.7.1"; }
+
+# ---- rule { } sections (rule_sections in lib.sh) -------------------------------
+
+# expect_rules NAME REGEX -> the summary line of the message sent with HELO
+# NAME.client.test has a rules module result matching REGEX
+expect_rules() {
+	local t0
+	t0=$(now)
+	until grep -E "helo=$1\.client\.test( |$)" "$RLOG" | grep -qE -- "$2"; do
+		fle 3 "$(elapsed "$t0")" && return 1
+		sleep 0.1
+	done
+}
+
+# HELO rule: refused before DATA (Postfix reports a milter HELO reject at
+# the next command it answers), with the rule's code and template text
+case_rule_helo() {
+	msg rule_helo --body "rule helo $TOKEN"
+	case $SW_RC in 21|23|24) ;; *) fail rule_helo "swaks rc=$SW_RC, want a refusal before DATA: $(sw_replies)"; return ;; esac
+	expect_reply "554 5.7.1 HELO rule_helo.client.test refused by rule" ||
+		{ fail rule_helo "rule text not seen: $(sw_replies)"; return; }
+	if grep -qE '^ *-> DATA' "$SW_OUT"; then fail rule_helo "swaks got as far as DATA"; return; fi
+	wait_maillog "milter-reject: (CONNECT|HELO|EHLO|MAIL|RCPT) .*helo=<rule_helo.client.test>" 10 ||
+		{ fail rule_helo "no early milter-reject line in the Postfix log"; return; }
+	expect_rules rule_helo 'rules=reject \(rule e2e-helo' ||
+		{ fail rule_helo "no summary line with rules=reject (rule e2e-helo"; return; }
+	ok rule_helo
+}
+
+# envrcpt rule: only that recipient is refused, the other gets the mail
+case_rule_rcpt() { rcpt_case rule_rcpt rule-bad-rcpt "550 5.1.1 recipient refused by rule"; }
+
+# helo + header rule: decided at end of headers, reported after DATA
+case_rule_tempfail() {
+	msg rule_tempfail --h-Subject "please defer me" --body "rule tempfail $TOKEN"
+	[ "$SW_RC" = 26 ] || { fail rule_tempfail "swaks rc=$SW_RC, want 26 (after DATA): $(sw_replies)"; return; }
+	expect_reply "451 4.7.1 deferred by rule" || { fail rule_tempfail "rule text not seen: $(sw_replies)"; return; }
+	expect_rules rule_tempfail 'rules=tempfail \(rule e2e-tempfail' ||
+		{ fail rule_tempfail "no summary line with rules=tempfail"; return; }
+	ok rule_tempfail
+}
+
+# helo + body rule: a body line, decided at end of DATA
+case_rule_body() {
+	local body="$TG/out/rule_body.body"
+	printf 'first line\nforbidden line\nlast line %s\n' "$TOKEN" >"$body"
+	msg rule_body --body "@$body"
+	[ "$SW_RC" = 26 ] || { fail rule_body "swaks rc=$SW_RC, want 26 (end of DATA): $(sw_replies)"; return; }
+	expect_reply "550 5.7.1 body refused by rule" || { fail rule_body "rule text not seen: $(sw_replies)"; return; }
+	grep -qE '^ *-> DATA' "$SW_OUT" || { fail rule_body "refused before DATA"; return; }
+	wait_maillog "milter-reject: END-OF-MESSAGE .*helo=<rule_body.client.test>" 10 ||
+		{ fail rule_body "no END-OF-MESSAGE milter-reject in the Postfix log"; return; }
+	# the same HELO without the line is delivered (a line split differently
+	# does not match: "forbidden" and "line" on two lines)
+	printf 'first line\nforbidden\nline\n%s\n' "$TOKEN" >"$body"
+	msg rule_body --body "@$body"
+	[ "$SW_RC" = 0 ] || { fail rule_body "clean body: swaks rc=$SW_RC: $(sw_replies)"; return; }
+	wait_delivered "$SW_QID" || { fail rule_body "clean body not delivered"; return; }
+	ok rule_body
+}
+
+case_rule_discard() {
+	msg rule_discard --add-header "X-Rule: discard" --body "rule discard $TOKEN"
+	[ "$SW_RC" = 0 ] || { fail rule_discard "swaks rc=$SW_RC, want 0: $(sw_replies)"; return; }
+	[ -n "$SW_QID" ] || { fail rule_discard "no queue id"; return; }
+	wait_maillog "$SW_QID: milter-discard" 10 || { fail rule_discard "no milter-discard for $SW_QID"; return; }
+	sleep 0.5
+	if grep -qs "id $SW_QID\b" "$TG"/sink/*; then fail rule_discard "the message reached the sink"; return; fi
+	expect_rules rule_discard 'rules=discard \(rule e2e-discard' ||
+		{ fail rule_discard "no summary line with rules=discard"; return; }
+	ok rule_discard
+}
+
+case_rule_quarantine() {
+	msg rule_quarantine --add-header "X-Rule: please hold" --body "rule quarantine $TOKEN"
+	[ "$SW_RC" = 0 ] || { fail rule_quarantine "swaks rc=$SW_RC: $(sw_replies)"; return; }
+	[ -n "$SW_QID" ] || { fail rule_quarantine "no queue id"; return; }
+	wait_maillog "$SW_QID: milter-hold" 10 ||
+		{ fail rule_quarantine "no milter-hold line for $SW_QID"; return; }
+	postqueue -c "$TG/pf/conf" -p 2>&1 | grep -q "^$SW_QID!" ||
+		{ fail rule_quarantine "$SW_QID not in the hold queue"; return; }
+	postsuper -c "$TG/pf/conf" -d "$SW_QID" hold >/dev/null 2>&1
+	expect_rules rule_quarantine 'action=quarantine .*rules=quarantine \(rule e2e-quarantine' ||
+		{ fail rule_quarantine "no summary line with action=quarantine by the rule"; return; }
+	ok rule_quarantine
+}
+
+# accept at HELO: the other checks are skipped (the test policy would reject)
+case_rule_accept() {
+	msg rule_accept --add-header "X-Rmilter-Test: reject" --body "rule accept $TOKEN"
+	[ "$SW_RC" = 0 ] || { fail rule_accept "swaks rc=$SW_RC, want 0: $(sw_replies)"; return; }
+	wait_delivered "$SW_QID" || { fail rule_accept "not delivered"; return; }
+	expect_rules rule_accept 'action=accept .*rules=accept \(rule e2e-accept' ||
+		{ fail rule_accept "no summary line with action=accept by the rule"; return; }
+	ok rule_accept
+}
+
+# shadow rule: delivered; the record says what it would have done
+case_rule_shadow() {
+	msg rule_shadow --body "rule shadow $TOKEN"
+	[ "$SW_RC" = 0 ] || { fail rule_shadow "swaks rc=$SW_RC, want 0: $(sw_replies)"; return; }
+	wait_delivered "$SW_QID" || { fail rule_shadow "not delivered"; return; }
+	expect_rules rule_shadow 'shadow: would reject: rule e2e-shadow' ||
+		{ fail rule_shadow "no summary line with the shadow decision"; return; }
+	ok rule_shadow
+}
 
 # ---- sessions, sizes, concurrency -----------------------------------------------
 
@@ -658,11 +765,13 @@ for c in plain reject reject_custom tempfail reject_multi discard \
 	addheader insheader chgheader delheader chgfrom addrcpt addrcpt_par delrcpt replbody \
 	replbody_lines two_test_headers accept progress \
 	quarantine env_reject_mail env_reject_rcpt env_tempfail_rcpt \
+	rule_helo rule_rcpt rule_tempfail rule_body rule_discard rule_quarantine \
+	rule_accept rule_shadow \
 	multi_session large delay_concurrency \
 	raw_probe raw_progress quit_nc pipelined \
 	hostile_zero_len hostile_huge_len hostile_unknown_cmd hostile_before_optneg \
 	hostile_truncated hostile_slowloris \
-	restart reload cli sockets; do
+	restart reload cli sockets audit_record noop spool_1000; do
 	run_case "$c"
 done
 case_miltertest
