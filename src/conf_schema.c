@@ -12,6 +12,29 @@
 #include "conf_internal.h"
 #include "xmalloc.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+/* JIT-compiles CODE where PCRE2 can.  Not under valgrind: the JIT code
+ * reads whole vectors past the end of the subject, which valgrind reports;
+ * the interpreter gives the same answers.  Never in fuzzing builds. */
+static void
+conf_regex_jit(pcre2_code *code)
+{
+#ifndef FUZZING
+	if (code != NULL && !RUNNING_ON_VALGRIND)
+		(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+#else
+	(void)code;
+#endif
+}
+
 #define S_MS	1000.0			/* ms per second */
 #define S_DAY	(86400.0 * 1000)
 #define NI	CONF_F_NOTIMPL
@@ -1040,11 +1063,7 @@ conf_set_regex(struct conf_apply *a, const struct conf_directive *e,
 		    (const char *)msg, (size_t)erroff);
 		return -1;
 	}
-#ifndef FUZZING
-	/* JIT where PCRE2 supports it (not needed for correctness: a pattern
-	 * without JIT code is matched by the interpreter) */
-	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-#endif
+	conf_regex_jit(code);
 	conf_regex_free(re);
 	re->code = code;
 	re->options = opts;
@@ -1488,6 +1507,94 @@ conf_apply_rule(struct conf_apply *a, const struct conf_node *blk)
 		    "quarantine \"text\")");
 }
 
+/* true if PAT can be embedded in a larger alternation without changing
+ * its meaning (no references to group numbers, no verbs, no recursion). */
+static bool
+conf_regex_embeddable(const char *pat)
+{
+	static const char *const bad[] = {
+		"\\g", "\\k", "(?P", "(?R", "(?&", "(?|", "(*", "(?+", "(?-",
+		"(?0", "(?1", "(?2", "(?3", "(?4", "(?5", "(?6", "(?7", "(?8",
+		"(?9", "(?C", NULL,
+	};
+	const char *const *b, *p;
+
+	for (b = bad; *b != NULL; b++)
+		if (strstr(pat, *b) != NULL)
+			return false;
+	for (p = strchr(pat, '\\'); p != NULL; p = strchr(p + 2, '\\')) {
+		if (p[1] >= '1' && p[1] <= '9')
+			return false;	/* \1 back-reference */
+		if (p[1] == '\0')
+			break;
+	}
+	return true;
+}
+
+/* Builds sections->body_prefilter from the enabled rules' body regexes. */
+static void
+conf_rules_prefilter(struct rmilter_config *c)
+{
+	struct conf_sections *s = c->sections;
+	char *pat = NULL, *text;
+	size_t len = 0, i, k, n = 0;
+	int errcode;
+	PCRE2_SIZE erroff;
+
+	for (i = 0; i < s->nrules; i++) {
+		if (!s->rules[i].enable)
+			continue;
+		for (k = 0; k < s->rules[i].nconds; k++) {
+			const struct conf_rule_cond *cd = &s->rules[i].conds[k];
+			const struct conf_regex *re = &cd->re[0];
+			const char *slash, *body;
+			char flags[8] = "";
+			size_t bl, fl = 0;
+
+			if (cd->kind != CONF_COND_BODY)
+				continue;
+			if (re->code == NULL || (re->options & PCRE2_UTF))
+				goto give_up;
+			/* re->text is "/pattern/flags" */
+			body = re->text + 1;
+			slash = strrchr(body, '/');
+			if (slash == NULL)
+				goto give_up;
+			bl = (size_t)(slash - body);
+			text = xstrndup(body, bl);
+			if (!conf_regex_embeddable(text)) {
+				free(text);
+				goto give_up;
+			}
+			if (re->options & PCRE2_CASELESS)
+				flags[fl++] = 'i';
+			if (re->options & PCRE2_MULTILINE)
+				flags[fl++] = 'm';
+			if (re->options & PCRE2_DOTALL)
+				flags[fl++] = 's';
+			if (re->options & PCRE2_EXTENDED)
+				flags[fl++] = 'x';
+			flags[fl] = '\0';
+			/* "(?flags:pattern)" or "(?:pattern)", joined by | */
+			pat = xrealloc(pat, len + bl + fl + 8);
+			len += (size_t)sprintf(pat + len, "%s(?%s:%s)",
+			    n ? "|" : "", flags, text);
+			free(text);
+			n++;
+		}
+	}
+	if (n < 2)
+		goto done;	/* nothing to gain */
+	s->body_prefilter = pcre2_compile((PCRE2_SPTR)pat, len, 0, &errcode,
+	    &erroff, NULL);
+	conf_regex_jit(s->body_prefilter);
+	goto done;
+give_up:
+	s->body_prefilter = NULL;
+done:
+	free(pat);
+}
+
 void
 conf_schema_apply(struct rmilter_config *c, const struct conf_ast *ast,
     struct conf_diag *d)
@@ -1502,6 +1609,8 @@ conf_schema_apply(struct rmilter_config *c, const struct conf_ast *ast,
 	for (i = 0; i < a.nnoticed; i++)
 		free(a.noticed[i]);
 	free(a.noticed);
+	if (d->nerrors == 0)
+		conf_rules_prefilter(c);
 }
 
 static void
@@ -1544,6 +1653,8 @@ conf_schema_free(struct rmilter_config *c)
 		free(r->name);
 	}
 	free(s->rules);
+	if (s->body_prefilter != NULL)
+		pcre2_code_free(s->body_prefilter);
 	free(s);
 	c->sections = NULL;
 }

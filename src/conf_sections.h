@@ -242,6 +242,10 @@ struct conf_sections {
 	struct conf_dkim dkim;
 	struct conf_rule *rules;	/* in config order */
 	size_t nrules;
+	/* every enabled rule's body regex as one alternation (NULL when
+	 * there is none or one cannot be combined safely): a body line it
+	 * does not match matches no body condition */
+	pcre2_code *body_prefilter;
 	struct conf_beanstalk beanstalk;
 };
 

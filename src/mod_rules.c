@@ -517,9 +517,18 @@ static bool
 eval_line(struct module_ctx *ctx, struct rules_msg *m,
     const struct conf_rule *rules, const uint8_t *line, size_t len)
 {
+	const pcre2_code *pf = ctx->conf->sections->body_prefilter;
 	bool changed = false;
 	size_t i, k;
 
+	/* one match of the combined body regexes rules the line out */
+	if (pf != NULL) {
+		struct conf_regex all = { (char *)"(body rules combined)", 0,
+		    (pcre2_code *)pf };
+
+		if (!re_match(ctx, m, &rules[0], &all, line, len))
+			return false;
+	}
 	for (i = 0; i < m->nrules; i++) {
 		const struct conf_rule *r = &rules[i];
 

@@ -4,6 +4,7 @@
  * earliest-stage decisions, per-recipient refusals, body lines across
  * chunks, shadow and disabled rules, every action. */
 #include "tt.h"
+#include "conf_sections.h"
 #include "harness.h"
 #include "module.h"
 #include "record.h"
@@ -660,6 +661,43 @@ test_body_random_chunking(void)
 	teardown();
 }
 
+/* Several body rules are combined into one prefilter regex; each rule
+ * still decides exactly as alone (flags kept per rule). */
+static void
+test_body_prefilter(void)
+{
+	struct reply r;
+
+	rsetup("rule { name = v; reject \"v\"; body /viagra/i; }\n"
+	    "rule { name = c; tempfail \"c\"; body /^casino$/; }\n"
+	    "rule { name = x; reject \"x\"; body /a.b/s; }\n"
+	    "rule { name = off; enable = no; reject \"off\"; body /hello/; }");
+	TT_CHECK(conf->sections->body_prefilter != NULL);
+	envelope_ok("mail.example.org", "<a@example.org>", "<b@example.net>",
+	    &r);
+	TT_CHECK_INT(data("x", "hello\r\nbuy VIAGRA\r\n", &r), ==, 'y');
+	TT_CHECK_STR(ytext(&r), "550 5.7.1 v");
+	mail("<a@example.org>", &r);
+	rcpt("<b@example.net>", &r);
+	TT_CHECK_INT(data("x", "CASINO\r\ncasino\r\n", &r), ==, 'y');
+	TT_CHECK_STR(ytext(&r), "451 4.7.1 c");
+	mail("<a@example.org>", &r);
+	rcpt("<b@example.net>", &r);
+	/* case matters for casino; the disabled rule never fires */
+	TT_CHECK_INT(data("x", "CASINO here\r\nhello\r\n", &r), ==, 'c');
+	teardown();
+
+	/* a back-reference cannot be embedded: no prefilter, same verdicts */
+	rsetup("rule { reject \"dup\"; body /(ab)\\1/; }\n"
+	    "rule { reject \"z\"; body /zz/; }");
+	TT_CHECK(conf->sections->body_prefilter == NULL);
+	envelope_ok("mail.example.org", "<a@example.org>", "<b@example.net>",
+	    &r);
+	TT_CHECK_INT(data("x", "xx abab yy\r\n", &r), ==, 'y');
+	TT_CHECK_STR(ytext(&r), "550 5.7.1 dup");
+	teardown();
+}
+
 /* ---- rule semantics ---------------------------------------------------------- */
 
 static void
@@ -1032,6 +1070,7 @@ test_module_def(void)
 }
 
 TT_MAIN(
+	{ "rules/body_prefilter", test_body_prefilter },
 	{ "rules/module_def", test_module_def },
 	{ "rules/connect", test_connect },
 	{ "rules/connect_unix_client_addr", test_connect_unix_client_addr },
