@@ -149,6 +149,7 @@ conf_unref(struct rmilter_config *c)
 	if (c == NULL || --c->refcnt > 0)
 		return;
 	conf_schema_free(c);
+	free(c->pipeline_cache);
 	free(c->path);
 	free(c);
 }

@@ -140,6 +140,9 @@ struct rmilter_config {
 	bool use_redis;
 
 	struct conf_sections *sections;	/* clamav, spamd, redis, ... (owned) */
+	/* derived once per config by the pipeline (its modules and what to
+	 * negotiate); plain memory, freed with the config */
+	void *pipeline_cache;
 };
 
 /* Parses PATH (following .include/.try_include), validates every directive

@@ -183,13 +183,16 @@ rules_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 		/* a shadow rule never changes the reply */
 		if (r[i].mode == CONF_MODE_SHADOW)
 			continue;
-		needs->replies |= STAGE_BIT(last);
+		/* A decision on the headers reaches the SMTP client after
+		 * its final dot whether it is sent at EOH or at EOM, so it
+		 * rides on the EOM reply: no EOH round trip per message (the
+		 * record still says it was decided at EOH). */
+		needs->replies |= STAGE_BIT(last == STAGE_EOH ? STAGE_EOM :
+		    last);
 		/* a discard known before MAIL applies to the message: say
 		 * it at MAIL rather than after the DATA transfer */
 		if (last <= STAGE_HELO && r[i].action == CONF_RULE_DISCARD)
 			needs->replies |= STAGE_BIT(STAGE_MAIL);
-		if (last == STAGE_EOH)	/* or at EOM if EOH never came */
-			needs->replies |= STAGE_BIT(STAGE_EOM);
 		if (r[i].action == CONF_RULE_QUARANTINE)
 			needs->actions |= SMFIF_QUARANTINE;
 	}

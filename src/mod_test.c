@@ -38,6 +38,10 @@ static void
 test_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 {
 	needs->body_limit = conf->max_size;
+	/* a spool (for "spoolinfo") only when the tests ask for one by
+	 * setting spool_memory_limit away from its default of 1M: the
+	 * benchmark runs the test policy and must not pay for a spool */
+	needs->spool = conf->spool_memory_limit != 1024 * 1024;
 	needs->stages |= STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT) |
 	    STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_BODY);
 	needs->replies |= STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT) |
@@ -304,7 +308,7 @@ test_run(struct module_ctx *ctx, enum policy_stage stage,
 
 const struct module_def module_test = {
 	.name = "test_policy",
-	.flags = MODULE_F_NEEDS_SPOOL,
+	.flags = 0,
 	.configured = test_configured,
 	.shadow = NULL,
 	.needs = test_needs,

@@ -39,7 +39,6 @@ enum module_rc { MODULE_DONE = 0, MODULE_PENDING };
 					 * recipient is whitelisted */
 #define MODULE_F_SKIP_AUTH	0x02	/* skipped for authenticated senders
 					 * unless strict_auth = yes */
-#define MODULE_F_NEEDS_SPOOL	0x04	/* reads the whole message (spool) */
 
 /* What a stage hands to the modules (fields by stage). */
 struct module_event {

@@ -128,13 +128,13 @@ conn_add(struct pipeline_conn *pc, const struct module_def *m,
 	pc->mods[pc->nmods] = m;
 	pc->shadow[pc->nmods] = conf->noop || (m->shadow && m->shadow(conf));
 	pc->stages[pc->nmods] = n.stages | STAGE_BIT(STAGE_EOM);
-	if (m->flags & MODULE_F_NEEDS_SPOOL)
+	if (n.spool)
 		pc->needs_spool = true;
 	pc->nmods++;
 }
 
-void
-pipeline_conn_init(struct pipeline_conn *pc, const struct rmilter_config *conf)
+static void
+conn_build(struct pipeline_conn *pc, const struct rmilter_config *conf)
 {
 	size_t i;
 	const struct module_def *m;
@@ -161,8 +161,8 @@ static const char *const base_macros[SMFIM_COUNT] = {
 	[SMFIM_EOH] = "i",
 };
 
-void
-policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
+static void
+needs_build(const struct rmilter_config *conf, struct policy_needs *needs)
 {
 	struct pipeline_conn pc;
 	uint64_t limit = 0;
@@ -175,7 +175,7 @@ policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
 	needs->stages = STAGE_BIT(STAGE_CONNECT) | STAGE_BIT(STAGE_HELO) |
 	    STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT);
 	needs->replies = STAGE_BIT(STAGE_EOM);
-	pipeline_conn_init(&pc, conf);
+	conn_build(&pc, conf);
 	for (i = 0; i < pc.nmods; i++) {
 		struct policy_needs one;
 
@@ -199,6 +199,40 @@ policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
 	/* every module may refuse a recipient it saw */
 	if (conf->audit_log != NULL)
 		needs->stages |= STAGE_BIT(STAGE_HEADER); /* subject, msg-id */
+}
+
+/* What every session of a config derives from it, computed once: a config
+ * never changes after loading. */
+struct pipeline_cache {
+	struct pipeline_conn pc;
+	struct policy_needs needs;
+};
+
+static const struct pipeline_cache *
+cache_get(const struct rmilter_config *conf)
+{
+	struct rmilter_config *c = (struct rmilter_config *)conf;
+	struct pipeline_cache *pc = c->pipeline_cache;
+
+	if (pc == NULL) {
+		pc = xcalloc(1, sizeof(*pc));
+		conn_build(&pc->pc, conf);
+		needs_build(conf, &pc->needs);
+		c->pipeline_cache = pc;
+	}
+	return pc;
+}
+
+void
+pipeline_conn_init(struct pipeline_conn *pc, const struct rmilter_config *conf)
+{
+	*pc = cache_get(conf)->pc;
+}
+
+void
+policy_needs_get(const struct rmilter_config *conf, struct policy_needs *needs)
+{
+	*needs = cache_get(conf)->needs;
 }
 
 /* ---- client facts -------------------------------------------------------------- */
@@ -288,7 +322,14 @@ msg_state(struct milter_session *s)
 	struct pipeline_msg *p = s->msg.pipe;
 
 	if (p == NULL) {
-		p = xcalloc(1, sizeof(*p));
+		unsigned n = s->pipe.nmods;
+
+		/* one allocation: the state, then a result and a data slot
+		 * per configured module */
+		p = xcalloc(1, sizeof(*p) + n * (sizeof(*p->res) +
+		    sizeof(*p->data)));
+		p->res = (struct module_result *)(p + 1);
+		p->data = (void **)(p->res + n);
 		p->serial = msg_serial_next++;
 		p->pending = -1;
 		p->decided_by = -1;
@@ -886,15 +927,19 @@ stage_verdict(struct milter_session *s, enum policy_stage st,
 		p->rcpt_action = MACT_NONE;
 		return v->action;
 	}
+	if (refused(p->final) && p->final_given && st != STAGE_EOM)
+		return v->action;	/* already handed out: continue */
 	switch (p->final) {
 	case MACT_REJECT:
 	case MACT_TEMPFAIL:
 		reply_build(s, p->decided_by, p->final, v);
 		v->action = action_to_policy(p->final);
+		p->final_given = true;
 		break;
 	case MACT_DISCARD:
 		v->action = st <= STAGE_HELO ? POLICY_CONTINUE :
 		    POLICY_DISCARD;
+		p->final_given = v->action == POLICY_DISCARD;
 		break;
 	case MACT_ACCEPT:
 		p->accepted = true;

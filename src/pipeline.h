@@ -27,13 +27,14 @@ struct pipeline_conn {
 /* Per-message state; created at MAIL, freed at ABORT/EOM/close. */
 struct pipeline_msg {
 	uint64_t serial;
-	struct module_result res[PIPELINE_MAX_MODULES];
-	void *data[PIPELINE_MAX_MODULES];
+	struct module_result *res;	/* one per module (same allocation) */
+	void **data;
 	unsigned next;			/* next module to run in this stage */
 	int pending;			/* module index awaited, or -1 */
 	enum policy_stage pending_stage;
 	struct module_event pending_ev;	/* copy (pointers cleared) */
 	enum module_action final;	/* first enforce message decision */
+	bool final_given;		/* its refusal was handed to the engine */
 	int decided_by;			/* module index, or -1 */
 	enum policy_stage decided_stage;
 	enum module_action rcpt_action;	/* this RCPT's refusal, if any */

@@ -50,6 +50,7 @@ struct policy_needs {
 	uint32_t stages;	/* STAGE_BIT()s the policy must see */
 	uint32_t replies;	/* stages where it may answer other than continue */
 	uint32_t actions;	/* SMFIF_* it may use at EOM */
+	bool spool;		/* keep the whole message (spool) for the module */
 	uint64_t body_limit;	/* body wanted only up to this many bytes (0:
 				 * all): chunks are then answered, and SKIP
 				 * is sent once the limit is reached */

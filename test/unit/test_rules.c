@@ -182,6 +182,16 @@ eom(struct reply *r, char *edits, size_t elen)
 	}
 }
 
+/* EOH, then (header decisions ride on the EOM reply: NR_EOH) EOM; the
+ * reply that carries the verdict. */
+static int
+eoh_eom(struct reply *r)
+{
+	int c = eoh(r);
+
+	return c == '-' ? eom(r, NULL, 0) : c;
+}
+
 /* A whole ordinary session up to RCPT; each stage must answer continue. */
 static void
 envelope_ok(const char *helo_name, const char *from, const char *to,
@@ -437,7 +447,7 @@ test_header(void)
 	rcpt("<b@example.net>", &r);
 	TT_CHECK(strchr("c-", event_('T', "", 0, &r)));
 	TT_CHECK(strchr("c-", header("X-Mailer", "spamtool 1.0", &r)));
-	TT_CHECK_INT(eoh(&r), ==, 'y');
+	TT_CHECK_INT(eoh_eom(&r), ==, 'y');
 	teardown();
 
 	/* not header: known only at EOH */
@@ -447,7 +457,7 @@ test_header(void)
 	    &r);
 	event_('T', "", 0, &r);
 	TT_CHECK(strchr("c-", header("Subject", "x", &r)));
-	TT_CHECK_INT(eoh(&r), ==, 'y');
+	TT_CHECK_INT(eoh_eom(&r), ==, 'y');
 	TT_CHECK_STR(ytext(&r), "550 5.7.1 no id");
 	mail("<a@example.org>", &r);
 	rcpt("<b@example.net>", &r);
@@ -474,7 +484,7 @@ test_header_shared_name_regex(void)
 	    &r);
 	CONT(event_('T', "", 0, &r));
 	CONT(header("SUBJECT", "xx bbb", &r));
-	TT_CHECK_INT(eoh(&r), ==, 'y');
+	TT_CHECK_INT(eoh_eom(&r), ==, 'y');
 	TT_CHECK_STR(ytext(&r), "550 5.7.1 b");
 	teardown();
 }
@@ -901,7 +911,7 @@ test_actions(void)
 	    &r);
 	event_('T', "", 0, &r);
 	header("X-Big", "1", &r);
-	TT_CHECK_INT(eoh(&r), ==, 'y');
+	TT_CHECK_INT(eoh_eom(&r), ==, 'y');
 	TT_CHECK_STR(ytext(&r), "452 4.3.1 later");
 	teardown();
 
@@ -911,7 +921,7 @@ test_actions(void)
 	    &r);
 	event_('T', "", 0, &r);
 	header("X-Drop", "1", &r);
-	TT_CHECK_INT(eoh(&r), ==, 'd');
+	TT_CHECK_INT(eoh_eom(&r), ==, 'd');
 	TT_CHECK_STR(last.action, "discard");
 	teardown();
 
@@ -967,7 +977,7 @@ test_needs(void)
 	rsetup("rule { reject; header /^X-A$/; }");
 	TT_CHECK(!(proto & SMFIP_NOHDRS));
 	TT_CHECK(!(proto & SMFIP_NOEOH));
-	TT_CHECK(!(proto & SMFIP_NR_EOH));
+	TT_CHECK(proto & SMFIP_NR_EOH);	/* decided at EOH, sent at EOM */
 	TT_CHECK(proto & SMFIP_NOBODY);
 	TT_CHECK(proto & SMFIP_NR_HELO);
 	TT_CHECK(proto & SMFIP_NR_MAIL);
