@@ -1047,7 +1047,10 @@ pipeline_msg_end(struct milter_session *s, const char *final,
 	rec.edits = p->applied;
 	rec.nedits = p->napplied;
 	record_emit(s->conf, &rec);
-	msg_state_free(s);
+	/* refused before EOM: keep the (recorded) state until the message
+	 * really ends, so late events neither rerun modules nor re-record */
+	if (stage == STAGE_EOM || !s->msg.active)
+		msg_state_free(s);
 }
 
 void

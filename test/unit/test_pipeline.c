@@ -275,7 +275,33 @@ test_spool_spills_and_vanishes(void)
 	rmdir(dir);
 }
 
+/* An MTA that keeps sending events after a refusal at MAIL: the modules
+ * are not asked again, the refusal is repeated at EOM (the message must
+ * not slip through) and the message has exactly one record. */
+static void
+test_one_record_after_early_refusal(void)
+{
+	struct reply r;
+
+	psetup("");
+	negotiate(6, 0x1ff, 0x3ff, &r);		/* every stage answered */
+	hello(&r);
+	TT_CHECK_INT(event_('M', LIT("<test-reject-mail@x>"), &r), ==, 'y');
+	TT_CHECK_INT(last.n, ==, 1);
+	TT_CHECK_STR(last.action, "reject");
+	event_('R', LIT("<b@dest>"), &r);
+	/* the refusal stands at EOM too; the module is not asked again */
+	TT_CHECK_INT(message(&r, "accept"), ==, 'y');
+	TT_CHECK_INT(last.n, ==, 1);		/* no second record */
+	send_frame('A', "", 0);
+	pump();
+	TT_CHECK_INT(last.n, ==, 1);
+	teardown();
+}
+
 TT_MAIN(
+	{ "pipeline/one_record_after_early_refusal",
+	    test_one_record_after_early_refusal },
 	{ "pipeline/enforce_vs_noop", test_enforce_vs_noop },
 	{ "pipeline/per_rcpt_and_abort_record",
 	    test_per_recipient_and_abort_record },
