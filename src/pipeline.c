@@ -1068,6 +1068,5 @@ pipeline_msg_abort(struct milter_session *s)
 		    p->res[i].rcpt_refused > 0;
 	if (decided && !p->recorded && s->msg.active)
 		pipeline_msg_end(s, "aborted", NULL, s->msg.cur_stage);
-	else
-		msg_state_free(s);
+	msg_state_free(s);	/* the message is gone, whatever was recorded */
 }
