@@ -202,7 +202,6 @@ session_apply_verdict(struct milter_session *s, uint8_t cmd,
 
 		free(r->addr);
 		free(r->args);
-		m->rcpts_rejected++;
 	}
 	if (cmd == SMFIC_BODY && v->action == POLICY_SKIP)
 		m->skip_body = true;
@@ -247,8 +246,6 @@ session_run_stage(struct milter_session *s, uint8_t cmd,
 		v.action = POLICY_TEMPFAIL;
 		v.reply = xstrdup("451 4.3.0 Malformed milter input, "
 		    "try again later");
-		snprintf(s->msg.action_note, sizeof(s->msg.action_note),
-		    "reason=malformed-input");
 		session_apply_verdict(s, cmd, &v);
 		return;
 	}
@@ -537,7 +534,6 @@ session_body(struct milter_session *s, const struct milter_frame *f)
 
 	session_enter_phase(s, PH_BODY);
 	s->msg.body_bytes += f->len;
-	s->msg.body_chunks++;
 	if (s->body_limit > 0 && s->msg.body_bytes >= s->body_limit &&
 	    !s->msg.skip_body) {
 		/* the policy sees this last chunk; the reply is SKIP */

@@ -60,19 +60,16 @@ struct milter_msg {
 	char *from_args;
 	struct milter_rcpt *rcpts;
 	unsigned nrcpts, rcptcap;
-	unsigned rcpts_rejected;
 	struct milter_header *hdrs;
 	unsigned nhdrs, hdrcap;
 	uint64_t hdr_bytes;
 	uint64_t body_bytes;
-	unsigned body_chunks;
 	bool skip_body;		/* SKIP sent / body no longer wanted */
 	bool broken;		/* bad input at a no-reply stage: tempfail at EOM */
 	struct policy_verdict deferred;	/* verdict that could not be sent yet */
 	struct mbuf mods;	/* encoded EOM edits except body replacement */
 	struct mbuf mods_body;	/* encoded REPLBODY frames */
 	unsigned nmods;
-	char action_note[64];	/* extra for the summary line */
 	struct pipeline_msg *pipe;	/* module state (pipeline.c) */
 	enum policy_stage cur_stage;	/* stage being run */
 };
