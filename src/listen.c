@@ -29,17 +29,19 @@ set_nonblock_cloexec(int fd)
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* Removes a stale unix socket at PATH; fails if something answers there or
- * the path is not a socket. */
-static int
-unix_remove_stale(const char *path, char *err, size_t errlen)
+int
+listen_unix_remove_stale(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	struct stat st;
 	int fd, rc;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket", path);
 		return -1;
@@ -47,8 +49,10 @@ unix_remove_stale(const char *path, char *err, size_t errlen)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
+	}
 	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
 	close(fd);
 	if (rc == 0) {
@@ -74,11 +78,8 @@ listen_unix(const struct rmilter_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "socket path too long: %s", path);
 		return -1;
 	}
-	if (unix_remove_stale(path, err, errlen) < 0) {
-		if (err[0] == '\0')
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (listen_unix_remove_stale(path, err, errlen) < 0)
 		return -1;
-	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "listen.h"
 #include "log.h"
 #include "record.h"
 #include "stats_internal.h"
@@ -500,49 +501,6 @@ ctl_on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-/* Removes a stale unix socket at PATH (as listen.c does for bind_socket):
- * fails if something answers there or the path is not a socket. */
-static int
-ctl_remove_stale(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "control_socket %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "control_socket %s exists and is not a "
-		    "socket", path);
-		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (rc == 0) {
-		snprintf(err, errlen, "control_socket %s is in use by another "
-		    "process", path);
-		return -1;
-	}
-	if (unlink(path) < 0) {
-		snprintf(err, errlen, "cannot remove stale control_socket %s: "
-		    "%s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* Creates conf->control_socket (mode 0660; a stale socket file is removed)
  * and serves it on BASE.  Does nothing and returns 0 if it is not set;
  * returns -1 with a message in ERR on failure.  Call stats_control_close()
@@ -552,6 +510,7 @@ stats_control_open(const struct rmilter_config *conf,
     struct event_base *base, char *err, size_t errlen)
 {
 	const char *path = conf != NULL ? conf->control_socket : NULL;
+	char msg[512];
 	struct sockaddr_un sun;
 	struct stat st;
 	mode_t old;
@@ -566,8 +525,10 @@ stats_control_open(const struct rmilter_config *conf,
 		snprintf(err, errlen, "control_socket path too long: %s", path);
 		return -1;
 	}
-	if (ctl_remove_stale(path, err, errlen) < 0)
+	if (listen_unix_remove_stale(path, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "control_socket %s", msg);
 		return -1;
+	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
