@@ -43,7 +43,6 @@ static struct {
 	bool accept_paused;
 	bool draining;
 	unsigned long long accepted;
-	unsigned long long messages[POLICY_PENDING + 1];
 } D = { .lfd = -1, .nodelay_inherited = -1 };
 
 void
@@ -64,13 +63,6 @@ bool
 daemon_is_draining(void)
 {
 	return D.draining;
-}
-
-void
-daemon_count_message(enum policy_action a)
-{
-	if (a <= POLICY_PENDING)
-		D.messages[a]++;
 }
 
 static void
@@ -448,14 +440,16 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	    D.generation);
 	event_base_dispatch(D.base);
 	rc = 0;
-	log_notice("stopping: %llu connections, %llu messages "
-	    "(continue %llu, accept %llu, reject %llu, tempfail %llu, "
-	    "discard %llu)", D.accepted,
-	    D.messages[POLICY_CONTINUE] + D.messages[POLICY_ACCEPT] +
-	    D.messages[POLICY_REJECT] + D.messages[POLICY_TEMPFAIL] +
-	    D.messages[POLICY_DISCARD], D.messages[POLICY_CONTINUE],
-	    D.messages[POLICY_ACCEPT], D.messages[POLICY_REJECT],
-	    D.messages[POLICY_TEMPFAIL], D.messages[POLICY_DISCARD]);
+	{
+		/* the counters of the whole run, as rmilter -s shows them */
+		char *st = stats_format(), *line, *save = NULL;
+
+		log_notice("stopping: %llu connections", D.accepted);
+		for (line = strtok_r(st, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_notice("stopping: %s", line);
+		free(st);
+	}
 out:
 	milter_session_free_all();
 	stats_control_close();

@@ -7,7 +7,6 @@
 
 #include <event2/event.h>
 
-#include "policy.h"
 
 struct rmilter_config;
 
@@ -17,7 +16,5 @@ void daemon_test_init(struct event_base *base, struct rmilter_config *conf);
 bool daemon_is_draining(void);
 /* A session was freed (connection slot available, maybe shutdown done). */
 void daemon_session_closed(void);
-/* Counts a finished message by its final action. */
-void daemon_count_message(enum policy_action a);
 
 #endif

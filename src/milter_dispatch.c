@@ -175,7 +175,6 @@ session_finish_eom(struct milter_session *s, struct policy_verdict *v)
 	put_verdict(s, SMFIC_BODYEOB, v);
 	event_del(&s->ev_progress);
 	pipeline_msg_end(s, policy_action_name(v->action), v, STAGE_EOM);
-	daemon_count_message(v->action);
 	policy_verdict_clear(v);
 	msg_reset(s);
 	s->nmessages++;
@@ -215,8 +214,7 @@ session_apply_verdict(struct milter_session *s, uint8_t cmd,
 			/* the message's (or session's) fate is sent now */
 			pipeline_msg_end(s, policy_action_name(v->action), v,
 			    cmd_stage(cmd));
-			daemon_count_message(v->action);
-		}
+				}
 		policy_verdict_clear(v);
 		return;
 	}
