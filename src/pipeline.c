@@ -162,9 +162,9 @@ static const char *const base_macros[SMFIM_COUNT] = {
 };
 
 static void
-needs_build(const struct rmilter_config *conf, struct policy_needs *needs)
+needs_build(const struct rmilter_config *conf,
+    const struct pipeline_conn *pc, struct policy_needs *needs)
 {
-	struct pipeline_conn pc;
 	uint64_t limit = 0;
 	bool body_all = false;
 	unsigned i;
@@ -175,12 +175,11 @@ needs_build(const struct rmilter_config *conf, struct policy_needs *needs)
 	needs->stages = STAGE_BIT(STAGE_CONNECT) | STAGE_BIT(STAGE_HELO) |
 	    STAGE_BIT(STAGE_MAIL) | STAGE_BIT(STAGE_RCPT);
 	needs->replies = STAGE_BIT(STAGE_EOM);
-	conn_build(&pc, conf);
-	for (i = 0; i < pc.nmods; i++) {
+	for (i = 0; i < pc->nmods; i++) {
 		struct policy_needs one;
 
 		memset(&one, 0, sizeof(one));
-		pc.mods[i]->needs(conf, &one);
+		pc->mods[i]->needs(conf, &one);
 		needs->stages |= one.stages;
 		needs->replies |= one.replies;
 		needs->actions |= one.actions;
@@ -193,7 +192,7 @@ needs_build(const struct rmilter_config *conf, struct policy_needs *needs)
 		}
 	}
 	needs->body_limit = body_all ? 0 : limit;
-	if (pc.needs_spool)
+	if (pc->needs_spool)
 		needs->stages |= STAGE_BIT(STAGE_HEADER) |
 		    STAGE_BIT(STAGE_EOH) | STAGE_BIT(STAGE_BODY);
 	/* every module may refuse a recipient it saw */
@@ -217,7 +216,7 @@ cache_get(const struct rmilter_config *conf)
 	if (pc == NULL) {
 		pc = xcalloc(1, sizeof(*pc));
 		conn_build(&pc->pc, conf);
-		needs_build(conf, &pc->needs);
+		needs_build(conf, &pc->pc, &pc->needs);
 		c->pipeline_cache = pc;
 	}
 	return pc;
