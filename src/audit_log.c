@@ -380,6 +380,10 @@ module_json(const struct record_module *m)
 	if (res->skipped)
 		set(o, "why", jstr(res->why));
 	set(o, "rcpt_refused", json_integer(res->rcpt_refused));
+	if (res->server[0] != '\0')
+		set(o, "server", jstr(res->server));
+	if (res->error[0] != '\0')
+		set(o, "error", jstr(res->error));
 	return o;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "conf_internal.h"
+#include "upstream.h"
 #include "xmalloc.h"
 
 static struct rmilter_config *conf_load_ast(const char *path,
@@ -150,6 +151,7 @@ conf_unref(struct rmilter_config *c)
 		return;
 	conf_schema_free(c);
 	free(c->pipeline_cache);
+	upstream_pool_free_list(c->upstreams);
 	free(c->path);
 	free(c);
 }

@@ -143,7 +143,12 @@ struct rmilter_config {
 	/* derived once per config by the pipeline (its modules and what to
 	 * negotiate); plain memory, freed with the config */
 	void *pipeline_cache;
+	/* the scanners' server pools, made at first use (struct
+	 * upstream_pool list; kept connections close with the config) */
+	struct upstream_pool *upstreams;
 };
+
+struct upstream_pool;
 
 /* Parses PATH (following .include/.try_include), validates every directive
  * and fills a new config with refcnt 1.  Every problem is appended to DIAG

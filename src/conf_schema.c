@@ -60,7 +60,38 @@ conf_regex_jit(pcre2_code *code)
 	    "10", 0, 0, NULL,						\
 	    "errors within error_time that mark a server dead")
 
+/* scanner sections (implemented: no notice) */
+#define SCAN(sec, st, name, type, field, min, max, def, flags, unit, ch, help) \
+	{ sec, name, type, offsetof(st, field), min, max, def, flags, unit, \
+	    ch, help }
+#define SCANPOOL(sec, st, retries, inflight)				\
+	SCAN(sec, st, "connect_timeout", CONF_T_TIME, connect_timeout,	\
+	    1, 3600 * S_MS, "1s", 0, 1000, NULL,			\
+	    "timeout for connecting to a server"),			\
+	SCAN(sec, st, "error_time", CONF_T_TIME, error_time, 0,	\
+	    S_DAY, "10s", 0, 1000, NULL,				\
+	    "window in which a server's errors are counted"),		\
+	SCAN(sec, st, "dead_time", CONF_T_TIME, dead_time, 0, 7 * S_DAY, \
+	    "300s", 0, 1000, NULL,					\
+	    "how long a failed server is left alone before a probe"),	\
+	SCAN(sec, st, "maxerrors", CONF_T_UINT, maxerrors, 1, 1000000,	\
+	    "10", 0, 0, NULL,						\
+	    "errors within error_time that mark a server dead"),	\
+	SCAN(sec, st, "retry_count", CONF_T_UINT, retry_count, 1, 100,	\
+	    retries, 0, 0, NULL, "attempts in total per message, each on "	\
+	    "another live server when there is one"),			\
+	SCAN(sec, st, "retry_timeout", CONF_T_TIME, retry_timeout, 0,	\
+	    3600 * S_MS, "1s", 0, 1000, NULL,				\
+	    "pause before retrying the same server"),			\
+	SCAN(sec, st, "strategy", CONF_T_ENUM, strategy, 0, 0,		\
+	    "round_robin", 0, 0, "round_robin|random|master_slave",	\
+	    "server selection (master_slave: highest priority alive)"), \
+	SCAN(sec, st, "max_inflight", CONF_T_UINT, max_inflight, 1,	\
+	    100000, inflight, 0, 0, NULL,				\
+	    "scans per server at once; more wait in a queue")
+
 #define CLAM struct conf_clamav
+#define SA struct conf_spamassassin
 #define SPAMD struct conf_spamd
 #define REDIS struct conf_redis
 #define GREY struct conf_greylisting
@@ -114,8 +145,9 @@ static const struct conf_directive conf_table[] = {
 	G("noop", CONF_T_FLAG, noop, 0, 0, "no", 0, 0, NULL,
 	    "put every module in shadow mode: decide and record, change nothing"),
 	G("module_order", CONF_T_STRLIST, module_order, 0, 0, NULL, 0, 0,
-	    NULL, "order in which modules run (default: rules, then the "
-	    "others; names not listed run after the listed ones)"),
+	    NULL, "order in which modules run (default: rules, clamav, "
+	    "rspamd, spamassassin, then the others; names not listed run "
+	    "after the listed ones)"),
 	G("reject_message", CONF_T_QSTRING, reject_message, 0, 0,
 	    "\"Rejected by policy (${reason}); queue id ${queue_id}\"", 0, 0,
 	    NULL, "default reject text, a template"),
@@ -152,73 +184,99 @@ static const struct conf_directive conf_table[] = {
 	    "use redis (a redis section also sets it)"),
 
 	/* ---- clamav ---- */
-	SEC("clamav", CLAM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0, NULL,
-	    "use this module"),
-	SEC("clamav", CLAM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	SCAN("clamav", CLAM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
+	    NULL, "use this module"),
+	SCAN("clamav", CLAM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
 	    "enforce|shadow", "shadow: decide and record, change nothing"),
-	SEC("clamav", CLAM, "servers", CONF_T_SERVERS, servers, 0, 0, NULL, 0,
-	    CONF_PORT_CLAMD, NULL, "clamd servers; empty = no virus scan"),
-	UPSTREAM("clamav", CLAM),
+	SCAN("clamav", CLAM, "servers", CONF_T_SERVERS, servers, 0, 0, NULL, 0,
+	    CONF_PORT_CLAMD, NULL, "clamd servers: host[:port[:priority]], "
+	    "[ipv6]:port or /path/to/clamd.ctl; empty = no virus scan"),
+	SCANPOOL("clamav", CLAM, "3", "64"),
 	SEC("clamav", CLAM, "port_timeout", CONF_T_TIME, port_timeout, 1,
 	    3600 * S_MS, "3s", 0, 1000, NULL,
 	    "wait for the legacy STREAM port reply"),
-	SEC("clamav", CLAM, "results_timeout", CONF_T_TIME, results_timeout, 1,
-	    3600 * S_MS, "20s", 0, 1000, NULL, "wait for clamd's verdict"),
-	SEC("clamav", CLAM, "whitelist", CONF_T_NETLIST, whitelist, 0, 0, NULL,
-	    0, 0, NULL, "clients whose mail is not scanned"),
+	SCAN("clamav", CLAM, "results_timeout", CONF_T_TIME, results_timeout,
+	    1, 3600 * S_MS, "20s", 0, 1000, NULL,
+	    "time allowed to send the message and get clamd's verdict"),
+	SCAN("clamav", CLAM, "tempfail_on_error", CONF_T_FLAG,
+	    tempfail_on_error, 0, 0, "no", 0, 0, NULL,
+	    "tempfail the message when no clamd answers (else pass it "
+	    "unscanned)"),
+	SCAN("clamav", CLAM, "whitelist", CONF_T_NETLIST, whitelist, 0, 0,
+	    NULL, 0, 0, NULL, "clients whose mail is not scanned"),
+	SCAN("clamav", CLAM, "stream_max_length", CONF_T_SIZE,
+	    stream_max_length, 1024, 4.0 * 1024 * 1024 * 1024, "25M", 0, 0,
+	    NULL, "clamd's StreamMaxLength: larger messages are not sent "
+	    "(recorded as skipped)"),
+	SCAN("clamav", CLAM, "virus_action", CONF_T_ENUM, virus_action, 0, 0,
+	    "reject", 0, 0, "reject|discard|quarantine|header",
+	    "what to do with an infected message"),
+	SCAN("clamav", CLAM, "virus_message", CONF_T_QSTRING, virus_message,
+	    0, 0, "\"554 5.7.1 Infected: ${virus}\"", 0, 0, NULL,
+	    "reply for reject (a template; ${virus} is the virus name), or "
+	    "the quarantine reason"),
+	SCAN("clamav", CLAM, "virus_header", CONF_T_QSTRING, virus_header, 0,
+	    0, "X-Virus", 0, 0, NULL,
+	    "header added with virus_action = header"),
 
-	/* ---- spamd (rspamd or SpamAssassin) ---- */
-	SEC("spamd", SPAMD, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0, NULL,
-	    "use this module"),
-	SEC("spamd", SPAMD, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	/* ---- spamd (rspamd or SpamAssassin) and its alias rspamd ---- */
+	SCAN("spamd", SPAMD, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
+	    NULL, "use this module"),
+	SCAN("spamd", SPAMD, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
 	    "enforce|shadow", "shadow: decide and record, change nothing"),
-	SEC("spamd", SPAMD, "servers", CONF_T_SERVERS, servers, 0, 0, NULL,
+	SCAN("spamd", SPAMD, "servers", CONF_T_SERVERS, servers, 0, 0, NULL,
 	    CONF_F_RSPAMD, CONF_PORT_SPAMD, NULL,
-	    "r:host[:port] = rspamd (11333), host[:port] = spamd (783); "
-	    "empty = no spam scan"),
-	UPSTREAM("spamd", SPAMD),
-	SEC("spamd", SPAMD, "results_timeout", CONF_T_TIME, results_timeout, 1,
-	    3600 * S_MS, "20s", 0, 1000, NULL, "wait for the scan result"),
-	SEC("spamd", SPAMD, "retry_count", CONF_T_UINT, retry_count, 1, 100,
-	    "5", 0, 0, NULL, "scan attempts (also used for clamav)"),
-	SEC("spamd", SPAMD, "retry_timeout", CONF_T_TIME, retry_timeout, 0,
-	    3600 * S_MS, "1s", 0, 1000, NULL, "pause between attempts"),
-	SEC("spamd", SPAMD, "tempfail_on_error", CONF_T_FLAG, tempfail_on_error,
-	    0, 0, "no", 0, 0, NULL,
-	    "tempfail the message when no scanner answers"),
-	SEC("spamd", SPAMD, "spamd_temp_fail", CONF_T_FLAG, tempfail_on_error,
+	    "r:host[:port] = rspamd (11333), host[:port] = SpamAssassin spamd "
+	    "(783); empty = no spam scan"),
+	SCAN("rspamd", SPAMD, "servers", CONF_T_SERVERS, rspamd_servers, 0, 0,
+	    NULL, CONF_F_RSPAMD, CONF_PORT_RSPAMD, NULL,
+	    "in a rspamd { } section: rspamd servers (default port 11333)"),
+	SCANPOOL("spamd", SPAMD, "5", "64"),
+	SCAN("spamd", SPAMD, "results_timeout", CONF_T_TIME, results_timeout,
+	    1, 3600 * S_MS, "20s", 0, 1000, NULL,
+	    "time allowed to send the message and get the scan result"),
+	SCAN("spamd", SPAMD, "keepalive_timeout", CONF_T_TIME,
+	    keepalive_timeout, 0, 3600 * S_MS, "30s", 0, 1000, NULL,
+	    "keep idle rspamd connections this long for reuse (0 = a new "
+	    "connection per scan)"),
+	SCAN("spamd", SPAMD, "tempfail_on_error", CONF_T_FLAG,
+	    tempfail_on_error, 0, 0, "no", 0, 0, NULL,
+	    "tempfail the message when no server answers (else pass it)"),
+	SCAN("spamd", SPAMD, "spamd_temp_fail", CONF_T_FLAG, tempfail_on_error,
 	    0, 0, NULL, AL, 0, NULL, "alias of tempfail_on_error"),
-	SEC("spamd", SPAMD, "reject_message", CONF_T_QSTRING, reject_message,
+	SCAN("spamd", SPAMD, "reject_message", CONF_T_QSTRING, reject_message,
 	    0, 0, "\"Spam message rejected; If this is not spam contact abuse "
-	    "team\"", 0, 0, NULL, "reply text when spam is rejected"),
-	SEC("spamd", SPAMD, "whitelist", CONF_T_NETLIST, whitelist, 0, 0, NULL,
-	    0, 0, NULL, "clients whose mail is not scanned"),
-	SEC("spamd", SPAMD, "spamd_greylist", CONF_T_FLAG, spamd_greylist, 0,
-	    0, "yes", 0, 0, NULL, "greylist on the scanner's greylist, add "
-	    "header and rewrite subject actions"),
-	SEC("spamd", SPAMD, "spamd_never_reject", CONF_T_FLAG,
+	    "team\"", 0, 0, NULL,
+	    "reply text when spam is rejected and rspamd gives none"),
+	SCAN("spamd", SPAMD, "whitelist", CONF_T_NETLIST, whitelist, 0, 0,
+	    NULL, 0, 0, NULL, "clients whose mail is not scanned"),
+	SCAN("spamd", SPAMD, "spamd_greylist", CONF_T_FLAG, spamd_greylist, 0,
+	    0, "yes", 0, 0, NULL, "rspamd's greylist action tempfails the "
+	    "message (451 4.7.1); no: passes it"),
+	SCAN("spamd", SPAMD, "spamd_never_reject", CONF_T_FLAG,
 	    spamd_never_reject, 0, 0, "no", 0, 0, NULL,
 	    "add the spam header instead of rejecting"),
-	SEC("spamd", SPAMD, "spamd_spam_add_header", CONF_T_FLAG,
+	SCAN("spamd", SPAMD, "spamd_spam_add_header", CONF_T_FLAG,
 	    spamd_spam_add_header, 0, 0, "yes", 0, 0, NULL,
 	    "also add the spam header when rewriting the subject"),
 	SEC("spamd", SPAMD, "spamd_soft_fail", CONF_T_FLAG, spamd_soft_fail, 0,
 	    0, "yes", 0, 0, NULL, "apply the soft actions (not only reject)"),
-	SEC("spamd", SPAMD, "spam_header", CONF_T_QSTRING, spam_header, 0, 0,
+	SCAN("spamd", SPAMD, "spam_header", CONF_T_QSTRING, spam_header, 0, 0,
 	    "X-Spam", 0, 0, NULL, "name of the spam header"),
-	SEC("spamd", SPAMD, "spam_header_value", CONF_T_QSTRING,
+	SCAN("spamd", SPAMD, "spam_header_value", CONF_T_QSTRING,
 	    spam_header_value, 0, 0, "yes", 0, 0, NULL,
 	    "value of the spam header"),
-	SEC("spamd", SPAMD, "spam_no_auth_header", CONF_T_FLAG,
+	SCAN("spamd", SPAMD, "spam_no_auth_header", CONF_T_FLAG,
 	    spam_no_auth_header, 0, 0, "no", 0, 0, NULL,
 	    "authenticated senders get no spam header or subject change"),
-	SEC("spamd", SPAMD, "extended_spam_headers", CONF_T_FLAG,
+	SCAN("spamd", SPAMD, "extended_spam_headers", CONF_T_FLAG,
 	    extended_spam_headers, 0, 0, "no", 0, 0, NULL,
-	    "add X-Spamd-Result and friends for unauthenticated senders"),
-	SEC("spamd", SPAMD, "extended_headers_rcpt", CONF_T_RCPTLIST,
+	    "add X-Spamd-Result, X-Rspamd-Server, X-Rspamd-Scan-Time and "
+	    "X-Rspamd-Queue-ID for unauthenticated senders"),
+	SCAN("spamd", SPAMD, "extended_headers_rcpt", CONF_T_RCPTLIST,
 	    extended_headers_rcpt, 0, 0, NULL, 0, 0, NULL,
-	    "recipients that always get the extended headers"),
-	SEC("spamd", SPAMD, "spamd_settings_id", CONF_T_QSTRING,
+	    "the extended headers also when every recipient is in this list"),
+	SCAN("spamd", SPAMD, "spamd_settings_id", CONF_T_QSTRING,
 	    spamd_settings_id, 0, 0, NULL, 0, 0, NULL,
 	    "rspamd Settings-ID sent with each scan"),
 	SEC("spamd", SPAMD, "compression", CONF_T_FLAG, compression, 0, 0,
@@ -240,6 +298,54 @@ static const struct conf_directive conf_table[] = {
 	    NULL, 0, 0, NULL, "directory for messages with check_symbols"),
 	SEC("spamd", SPAMD, "check_symbols", CONF_T_STRLIST, check_symbols, 0,
 	    0, NULL, 0, 0, NULL, "symbols whose messages go to symbols_dir"),
+
+	/* ---- spamassassin (SpamAssassin spamd) ---- */
+	SCAN("spamassassin", SA, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0,
+	    0, NULL, "use this module"),
+	SCAN("spamassassin", SA, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0,
+	    0, "enforce|shadow", "shadow: decide and record, change nothing"),
+	SCAN("spamassassin", SA, "servers", CONF_T_SERVERS, servers, 0, 0,
+	    NULL, 0, CONF_PORT_SPAMD, NULL, "SpamAssassin spamd servers "
+	    "(default port 783); empty = off"),
+	SCANPOOL("spamassassin", SA, "2", "16"),
+	SCAN("spamassassin", SA, "results_timeout", CONF_T_TIME,
+	    results_timeout, 1, 3600 * S_MS, "30s", 0, 1000, NULL,
+	    "time allowed to send the message and get spamd's verdict"),
+	SCAN("spamassassin", SA, "tempfail_on_error", CONF_T_FLAG,
+	    tempfail_on_error, 0, 0, "no", 0, 0, NULL,
+	    "tempfail the message when no server answers (else pass it)"),
+	SCAN("spamassassin", SA, "whitelist", CONF_T_NETLIST, whitelist, 0, 0,
+	    NULL, 0, 0, NULL, "clients whose mail is not scanned"),
+	SCAN("spamassassin", SA, "spam_tag_level", CONF_T_FLOAT,
+	    spam_tag_level, -1000, 1000, "-1000", 0, 0, NULL,
+	    "add X-Spam-Status, X-Spam-Score and X-Spam-Level at or above this "
+	    "score (default: to every scanned message)"),
+	SCAN("spamassassin", SA, "spam_kill_level", CONF_T_FLOAT,
+	    spam_kill_level, -1000, 1000, "0", 0, 0, NULL,
+	    "reject at or above this score (0: when spamd says the message "
+	    "is spam); spam below it gets the spam header"),
+	SCAN("spamassassin", SA, "spamd_never_reject", CONF_T_FLAG,
+	    spamd_never_reject, 0, 0, "no", 0, 0, NULL,
+	    "add the spam header instead of rejecting"),
+	SCAN("spamassassin", SA, "reject_message", CONF_T_QSTRING,
+	    reject_message, 0, 0, "\"Spam message rejected; If this is not "
+	    "spam contact abuse team\"", 0, 0, NULL,
+	    "reply text when spam is rejected"),
+	SCAN("spamassassin", SA, "spam_header", CONF_T_QSTRING, spam_header, 0,
+	    0, "X-Spam", 0, 0, NULL, "header added to spam that is not "
+	    "rejected"),
+	SCAN("spamassassin", SA, "spam_header_value", CONF_T_QSTRING,
+	    spam_header_value, 0, 0, "yes", 0, 0, NULL,
+	    "value of the spam header"),
+	SCAN("spamassassin", SA, "user", CONF_T_QSTRING, user, 0, 0,
+	    "rmilter", 0, 0, NULL, "user name sent to spamd (its per-user "
+	    "settings)"),
+	SCAN("spamassassin", SA, "request", CONF_T_ENUM, request, 0, 0,
+	    "symbols", 0, 0, "symbols|report",
+	    "SPAMC command: rule names only, or the full report"),
+	SCAN("spamassassin", SA, "spam_level_char", CONF_T_QSTRING,
+	    spam_level_char, 0, 0, "*", 0, 0, NULL,
+	    "character repeated once per score point in X-Spam-Level"),
 
 	/* ---- redis (alias memcached) ---- */
 	SEC("redis", REDIS, "servers_grey", CONF_T_SERVERS, servers_grey, 0, 0,
@@ -397,7 +503,7 @@ static const struct conf_directive conf_table[] = {
 };
 
 static const char *const conf_section_names[] = {
-	"clamav", "spamd", "redis", "memcached", "greylisting", "limits",
+	"clamav", "spamd", "rspamd", "spamassassin", "redis", "memcached", "greylisting", "limits",
 	"dkim", "rule", "beanstalk", NULL,
 };
 
@@ -512,6 +618,19 @@ conf_notice(struct conf_apply *a, const char *key, const char *file,
 	    "'%s' recognized, not implemented yet", key);
 }
 
+/* true if some directive of section SEC works (its module exists). */
+static bool
+section_implemented(const char *sec)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(conf_table) / sizeof(conf_table[0]); i++)
+		if (strcmp(conf_table[i].section, sec) == 0 &&
+		    !(conf_table[i].flags & NI))
+			return true;
+	return false;
+}
+
 /* An error about directive E (may be NULL) of statement N at LINE. */
 static int
 conf_err(struct conf_apply *a, const struct conf_node *n, unsigned line,
@@ -541,8 +660,10 @@ conf_section_base(struct rmilter_config *c, const char *sec)
 		return c;
 	if (strcmp(sec, "clamav") == 0)
 		return &s->clamav;
-	if (strcmp(sec, "spamd") == 0)
+	if (strcmp(sec, "spamd") == 0 || strcmp(sec, "rspamd") == 0)
 		return &s->spamd;
+	if (strcmp(sec, "spamassassin") == 0)
+		return &s->spamassassin;
 	if (strcmp(sec, "redis") == 0 || strcmp(sec, "memcached") == 0)
 		return &s->redis;
 	if (strcmp(sec, "greylisting") == 0)
@@ -565,6 +686,9 @@ conf_lookup(const char *sec, const char *name)
 		if (strcmp(conf_table[i].section, sec) == 0 &&
 		    strcmp(conf_table[i].name, name) == 0)
 			return &conf_table[i];
+	/* rspamd { } is spamd { } with its own server list */
+	if (strcmp(sec, "rspamd") == 0)
+		return conf_lookup("spamd", name);
 	return NULL;
 }
 
@@ -1287,7 +1411,9 @@ conf_apply_block(struct conf_apply *a, const struct conf_node *blk,
 				void *sb = conf_section_base(a->c, n->name);
 
 				*(bool *)sb = true;	/* 'present' is first */
-				if (n->nkids == 0)
+				if (n->nkids == 0 && !section_implemented(
+				    strcmp(n->name, "memcached") ? n->name :
+				    "redis"))
 					conf_notice(a, strcmp(n->name,
 					    "memcached") ? n->name : "redis",
 					    n->file, n->line);

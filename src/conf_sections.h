@@ -61,6 +61,26 @@ struct conf_clamav {
 	uint64_t dead_time;		/* 300s */
 	unsigned maxerrors;		/* 10 */
 	struct conf_netlist whitelist;	/* clients not scanned */
+	unsigned retry_count;		/* 3: attempts in total */
+	uint64_t retry_timeout;		/* 1s: pause before retrying a server */
+	bool tempfail_on_error;		/* no */
+	int strategy;			/* enum conf_strategy, round_robin */
+	unsigned max_inflight;		/* 64 scans per server at once */
+	uint64_t stream_max_length;	/* 25M: clamd's StreamMaxLength */
+	int virus_action;		/* enum conf_virus_action, reject */
+	char *virus_message;		/* "554 5.7.1 Infected: ${virus}" */
+	char *virus_header;		/* X-Virus */
+};
+
+/* Server selection of a scanner pool (enum upstream_strategy order). */
+enum conf_strategy {
+	CONF_STRATEGY_ROUND_ROBIN = 0, CONF_STRATEGY_RANDOM,
+	CONF_STRATEGY_MASTER_SLAVE
+};
+
+enum conf_virus_action {
+	CONF_VIRUS_REJECT = 0, CONF_VIRUS_DISCARD, CONF_VIRUS_QUARANTINE,
+	CONF_VIRUS_HEADER
 };
 
 struct conf_spamd {
@@ -68,6 +88,10 @@ struct conf_spamd {
 	bool enable;			/* yes */
 	int mode;			/* enum conf_mode, enforce */
 	struct conf_serverlist servers;	/* r:host = rspamd (11333), host = spamd (783) */
+	struct conf_serverlist rspamd_servers;	/* rspamd { servers } (11333) */
+	int strategy;			/* enum conf_strategy */
+	unsigned max_inflight;		/* 64 */
+	uint64_t keepalive_timeout;	/* 30s; 0 = a connection per scan */
 	uint64_t connect_timeout;	/* 1s */
 	uint64_t results_timeout;	/* 20s */
 	uint64_t error_time;		/* 10s */
@@ -97,6 +121,35 @@ struct conf_spamd {
 	char *diff_dir;
 	char *symbols_dir;
 	struct conf_strlist check_symbols;
+};
+
+/* spamassassin { }: SpamAssassin's spamd; the retry and health knobs are
+ * those of the spamd section (also used for a legacy non-r: server). */
+struct conf_spamassassin {
+	bool present;
+	bool enable;			/* yes */
+	int mode;			/* enum conf_mode */
+	struct conf_serverlist servers;	/* default port 783 */
+	uint64_t connect_timeout;	/* 1s */
+	uint64_t results_timeout;	/* 30s */
+	uint64_t error_time;		/* 10s */
+	uint64_t dead_time;		/* 300s */
+	unsigned maxerrors;		/* 10 */
+	unsigned retry_count;		/* 2 */
+	uint64_t retry_timeout;		/* 1s */
+	bool tempfail_on_error;		/* no */
+	int strategy;			/* enum conf_strategy */
+	unsigned max_inflight;		/* 16 (spamd forks a child per scan) */
+	struct conf_netlist whitelist;
+	double spam_tag_level;		/* -1000: info headers on every message */
+	double spam_kill_level;		/* 0: reject when spamd says spam */
+	bool spamd_never_reject;	/* no */
+	char *reject_message;
+	char *spam_header;		/* X-Spam */
+	char *spam_header_value;	/* yes */
+	char *user;			/* rmilter: User: sent to spamd */
+	int request;			/* 0 symbols, 1 report */
+	char *spam_level_char;		/* "*" */
 };
 
 struct conf_redis {
@@ -236,6 +289,7 @@ struct conf_beanstalk {
 struct conf_sections {
 	struct conf_clamav clamav;
 	struct conf_spamd spamd;
+	struct conf_spamassassin spamassassin;
 	struct conf_redis redis;
 	struct conf_greylisting greylisting;
 	struct conf_limits limits;

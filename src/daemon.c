@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "upstream.h"
 #include "daemon_main.h"
 #include "listen.h"
 #include "log.h"
@@ -57,6 +58,12 @@ struct event_base *
 daemon_base(void)
 {
 	return D.base;
+}
+
+struct rmilter_config *
+daemon_conf(void)
+{
+	return D.conf;
 }
 
 bool
@@ -467,9 +474,12 @@ out:
 		event_free(D.ev_accept_retry);
 	if (D.ev_shutdown != NULL)
 		event_free(D.ev_shutdown);
+	/* the config's upstream connections are events of the base */
+	conf_unref(D.conf);
+	D.conf = NULL;
+	upstream_shutdown();
 	if (D.base != NULL)
 		event_base_free(D.base);
-	conf_unref(D.conf);
 	log_close();
 	return rc;
 }

@@ -11,6 +11,8 @@
 struct rmilter_config;
 
 struct event_base *daemon_base(void);
+/* The current config generation (NULL before start). */
+struct rmilter_config *daemon_conf(void);
 /* Unit tests: use BASE and CONF without running the daemon. */
 void daemon_test_init(struct event_base *base, struct rmilter_config *conf);
 bool daemon_is_draining(void);

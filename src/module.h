@@ -80,6 +80,8 @@ struct module_result {
 	unsigned rcpt_refused;	/* recipients this module refused at RCPT */
 	struct module_edit *edits;
 	size_t nedits;
+	char server[80];	/* the upstream server that answered or failed */
+	char error[200];	/* why a scan failed (the message may pass) */
 	double ms;		/* time spent in the module */
 	bool ran;		/* run() was called for this message */
 };
@@ -130,6 +132,14 @@ void module_set_score(struct module_ctx *ctx, double score);
 void module_decide_shadow(struct module_ctx *ctx, enum module_action a,
     const char *reason_fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Notes, for the record, what a module found without deciding ("no
+ * action, score 1.20"); ignored once the module decided. */
+void module_note(struct module_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The upstream server that answered, and the error when a scan failed. */
+void module_set_server(struct module_ctx *ctx, const char *server);
+void module_set_error(struct module_ctx *ctx, const char *error);
+
 /* Queues header edits (applied at EOM by the pipeline, in order). */
 void module_edit_add(struct module_ctx *ctx, const char *name,
     const char *value);
@@ -153,5 +163,8 @@ const char *module_action_name(enum module_action a);
 /* The registry of every module, in default order. */
 extern const struct module_def module_rules;
 extern const struct module_def module_test;
+extern const struct module_def module_clamav;
+extern const struct module_def module_rspamd;
+extern const struct module_def module_spamassassin;
 
 #endif

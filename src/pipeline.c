@@ -19,6 +19,7 @@
 #include "log.h"
 #include "milter_session.h"
 #include "pipeline.h"
+#include "scan.h"
 #include "record.h"
 #include "spool.h"
 #include "template.h"
@@ -27,6 +28,9 @@
 /* Every module, in the default running order. */
 static const struct module_def *const all_modules[] = {
 	&module_rules,
+	&module_clamav,
+	&module_rspamd,
+	&module_spamassassin,
 	&module_test,
 };
 #define NALL (sizeof(all_modules) / sizeof(all_modules[0]))
@@ -83,7 +87,8 @@ pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 		if (module_by_name(conf->module_order.v[i]) != NULL)
 			continue;
 		snprintf(msg, sizeof(msg), "module_order: unknown module "
-		    "'%.64s' (modules: rules, test_policy)",
+		    "'%.64s' (modules: rules, clamav, rspamd, spamassassin, "
+		    "test_policy)",
 		    conf->module_order.v[i]);
 		diag_error(d, conf, msg);
 	}
@@ -93,6 +98,7 @@ pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 		    "(message spool files go there)", conf->tempdir);
 		diag_error(d, conf, msg);
 	}
+	scan_check_config(conf, d);
 }
 
 struct rmilter_config *
@@ -522,6 +528,33 @@ module_decide(struct module_ctx *ctx, enum module_action a, const char *text,
 		p->decided_by = (int)ctx->index;
 		p->decided_stage = st;
 	}
+}
+
+void
+module_note(struct module_ctx *ctx, const char *fmt, ...)
+{
+	struct module_result *r = ctx->res;
+	va_list ap;
+
+	if (r->action != MACT_NONE)
+		return;
+	va_start(ap, fmt);
+	module_result_reason(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+}
+
+void
+module_set_server(struct module_ctx *ctx, const char *server)
+{
+	snprintf(ctx->res->server, sizeof(ctx->res->server), "%s",
+	    server != NULL ? server : "");
+}
+
+void
+module_set_error(struct module_ctx *ctx, const char *error)
+{
+	snprintf(ctx->res->error, sizeof(ctx->res->error), "%s",
+	    error != NULL ? error : "");
 }
 
 void

@@ -54,6 +54,12 @@ summary_modules(const struct decision_record *r, char *buf, size_t len,
 			put(buf, len, off, ", score %.2f", m->score);
 		if (m->rcpt_refused > 0)
 			put(buf, len, off, ", %u rcpt refused", m->rcpt_refused);
+		if (m->server[0] != '\0')
+			put(buf, len, off, ", server %s", m->server);
+		if (m->error[0] != '\0') {
+			log_escape(esc, sizeof(esc), m->error, sizeof(m->error));
+			put(buf, len, off, ", error: %s", esc);
+		}
 		if (m->shadow_action != MACT_NONE) {
 			log_escape(esc, sizeof(esc), m->shadow_reason,
 			    sizeof(m->shadow_reason));

@@ -19,10 +19,12 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "listen.h"
 #include "log.h"
 #include "record.h"
 #include "stats_internal.h"
+#include "upstream.h"
 #include "xmalloc.h"
 
 /* ---- counters ------------------------------------------------------------------ */
@@ -193,12 +195,52 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
+/* One line per scanner server of the current config (pools are made at
+ * first use, so a scanner that has not scanned yet is not listed):
+ *   upstream rspamd 127.0.0.1:11333: alive requests 120 failures 2 ...
+ *   upstream clamav /run/clamd.ctl: dead, next probe in 212 s ... */
+static void
+stats_format_upstreams(struct sbuf *b)
+{
+	const struct rmilter_config *conf = daemon_conf();
+	const struct upstream_pool *pool;
+	uint64_t now = upstream_now();
+	unsigned i;
+
+	if (conf == NULL)
+		return;
+	for (pool = conf->upstreams; pool != NULL; pool = pool->next)
+		for (i = 0; i < pool->n; i++) {
+			const struct upstream_server *s = &pool->servers[i];
+
+			sbuf_printf(b, "upstream %s %s: ", pool->name, s->name);
+			if (s->dead)
+				sbuf_printf(b, "dead, %s %llu s", s->probing ?
+				    "probing; retry in" : "next probe in",
+				    (unsigned long long)(s->dead_until > now ?
+				    (s->dead_until - now) / 1000 : 0));
+			else
+				sbuf_printf(b, "alive");
+			sbuf_printf(b, " requests %llu failures %llu reused "
+			    "%llu inflight %u queued %u",
+			    (unsigned long long)s->requests,
+			    (unsigned long long)s->failures,
+			    (unsigned long long)s->reused, s->inflight,
+			    pool->queued);
+			if (s->last_error[0] != '\0')
+				sbuf_printf(b, " last_error \"%s\"",
+				    s->last_error);
+			sbuf_printf(b, "\n");
+		}
+}
+
 /* The counters as text, one "key value ..." line per group:
  *   uptime 123s
  *   generation 2			(of the last record; "-": none yet)
  *   messages 10 continue 7 accept 0 reject 2 ...
  *   recipients 14 refused 3
  *   module rules: none 7 reject 2 shadow:reject 1
+ *   upstream rspamd 127.0.0.1:11333: alive requests 5 ...
  * Malloc'ed (free with free()); never NULL. */
 char *
 stats_format(void)
@@ -237,6 +279,7 @@ stats_format(void)
 	if (S.untracked != 0)
 		sbuf_printf(&b, "untracked module results %llu\n",
 		    S.untracked);
+	stats_format_upstreams(&b);
 	return b.s;
 }
 

@@ -175,14 +175,14 @@ upstream_pick(struct upstream_pool *pool, const void *key, size_t keylen,
 			return NULL;
 		srv = soonest;
 	} else {
-		/* live servers first; a due probe only when no live one */
-		unsigned live = 0;
-
-		for (i = 0; i < k; i++)
-			if (!cand[i]->dead)
-				cand[live++] = cand[i];
-		if (live > 0)
-			k = live;
+		/* a dead server due for its probe gets this one request (if
+		 * it fails, the retry goes to a live server); else the
+		 * strategy picks among the live ones */
+		for (i = 0; i < k && srv == NULL; i++)
+			if (cand[i]->dead)
+				srv = cand[i];
+		if (srv != NULL)
+			goto picked;
 		switch (pool->p.strategy) {
 		case UPSTREAM_RANDOM:
 			srv = cand[(unsigned)random() % k];
@@ -209,6 +209,7 @@ upstream_pick(struct upstream_pool *pool, const void *key, size_t keylen,
 			break;
 		}
 	}
+picked:
 	if (srv->dead) {
 		srv->probing = true;
 		*probe = true;

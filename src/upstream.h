@@ -4,8 +4,9 @@
  *
  * Health (per server): an error opens a window of error_time; maxerrors
  * errors inside one window mark the server dead for dead_time.  After
- * dead_time exactly one request is let through as a probe: success revives
- * the server, failure keeps it dead for another dead_time.  When every
+ * dead_time the next request goes to it as a probe (even while other
+ * servers are alive; a failed probe's retry goes to a live one): success
+ * revives the server, failure keeps it dead for another dead_time.  When every
  * server of a pool is dead, the one due first is still used for a probe
  * (a pool of one server keeps working, one request at a time), and the
  * other requests fail at once instead of waiting on a dead peer.

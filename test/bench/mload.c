@@ -135,6 +135,8 @@ static int		 opt_json;
 static int		 opt_verbose;
 static int		 opt_nodelay;
 static const char	*opt_label = "";
+static const char	*opt_client_ip = "127.0.0.1";	/* CONNECT address */
+static const char	*opt_client_name = "localhost";	/* CONNECT hostname */
 
 /* Target address. */
 static struct sockaddr_storage	mload_addr;
@@ -207,11 +209,14 @@ usage(void)
 	    "[-r rcpts] [-b body-bytes]\n"
 	    "             [-H extra-headers] [-p proto-hex] [-A] "
 	    "[-t run-timeout-s] [-T conn-timeout-s]\n"
-	    "             [-j] [-v] [-N] [-L label]\n"
+	    "             [-j] [-v] [-N] [-L label] [-I client-ip] "
+	    "[-i client-hostname]\n"
 	    "  -s inet:PORT@HOST | unix:/path   (default %s)\n"
 	    "  -p protocol bits offered in OPTNEG (default 0x1FFFFF)\n"
 	    "  -A add 'X-Rmilter-Test: addheader X-Bench yes'\n"
 	    "  -N set TCP_NODELAY on the MTA side (Postfix does not)\n"
+	    "  -I/-i the SMTP client's IPv4 address and name in CONNECT "
+	    "(default 127.0.0.1, localhost)\n"
 	    "  -j one JSON line on stdout; -v trace connection 0's frames\n",
 	    opt_socket);
 	exit(2);
@@ -452,22 +457,26 @@ conn_step(struct mload_conn *c)
 			break;
 		}
 		case ST_CONNECT: {
-			static const char *const kv[] = {
+			const char *kv[] = {
 				"j", "mx.test.example",
 				"{daemon_name}", "mx.test.example",
 				"{daemon_addr}", "127.0.0.1",
 				"v", "Postfix 3.7.11",
-				"_", "localhost [127.0.0.1]", NULL };
+				"_", val, NULL };
 			uint16_t cport = htons((uint16_t)(10000 + c->id % 50000));
+			size_t nl = strlen(opt_client_name) + 1;
+			size_t il = strlen(opt_client_ip) + 1;
 
+			snprintf(val, sizeof(val), "%s [%s]", opt_client_name,
+			    opt_client_ip);
 			emit_macros(c, 'C', kv);
 			if (!(p & SMFIP_NOCONNECT)) {
 				/* "localhost\0" '4' port "127.0.0.1\0" */
-				memcpy(buf, "localhost", 10);
-				buf[10] = '4';
-				memcpy(buf + 11, &cport, 2);
-				memcpy(buf + 13, "127.0.0.1", 10);
-				emit_cmd(c, 'C', buf, 23);
+				memcpy(buf, opt_client_name, nl);
+				buf[nl] = '4';
+				memcpy(buf + nl + 1, &cport, 2);
+				memcpy(buf + nl + 3, opt_client_ip, il);
+				emit_cmd(c, 'C', buf, nl + 3 + il);
 				c->waiting = !(p & SMFIP_NR_CONN);
 			}
 			if (!c->waiting)
@@ -1220,7 +1229,7 @@ main(int argc, char **argv)
 	size_t i;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "s:c:n:m:r:b:H:p:At:T:jvNL:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:c:n:m:r:b:H:p:At:T:jvNL:I:i:")) != -1) {
 		switch (ch) {
 		case 's': opt_socket = optarg; break;
 		case 'c': opt_conc = parse_num(optarg, 10); break;
@@ -1237,12 +1246,16 @@ main(int argc, char **argv)
 		case 'v': opt_verbose = 1; break;
 		case 'N': opt_nodelay = 1; break;
 		case 'L': opt_label = optarg; break;
+		case 'I': opt_client_ip = optarg; break;
+		case 'i': opt_client_name = optarg; break;
 		default: usage();
 		}
 	}
 	if (opt_conc < 1 || opt_total < 1 || opt_per_conn < 1 ||
 	    opt_rcpts < 1 || opt_conc > 100000 || opt_timeout < 1 ||
 	    opt_conn_timeout < 1)
+		usage();
+	if (strlen(opt_client_ip) > 100 || strlen(opt_client_name) > 200)
 		usage();
 	if (mload_parse_socket(opt_socket) < 0)
 		mload_die("bad socket spec: %s", opt_socket);

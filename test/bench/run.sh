@@ -18,6 +18,10 @@
 #   (b)    Nagle: c=1 over TCP, every message gets a header added (-A),
 #          p50 latency of both.
 #
+# Parts: BENCH_PARTS="engine scan" (default both).  "engine" is everything
+# above; "scan" is test/bench/scan.sh (rmilter + a real rspamd vs rspamd's
+# own HTTP rate and rspamd's own milter; skipped when rspamd is missing).
+#
 # Knobs (environment): BENCH_LEVELS="1 10 100 1000 5000", BENCH_NMIN=4000,
 # BENCH_NMAX=40000, BENCH_RUN_TIMEOUT=60 (s, per run), BENCH_NAGLE_N=300,
 # BENCH_TARGETS="rmilter libmilter", RMILTER=src/rmilter, CC=cc.
@@ -36,6 +40,12 @@ TARGETS=${BENCH_TARGETS:-"rmilter libmilter"}
 RM_PORT=23461
 LM_PORT=23462
 CLK_TCK=$(getconf CLK_TCK)
+PARTS=${BENCH_PARTS:-"engine scan"}
+case " $PARTS " in
+*" engine "*) ;;
+*" scan "*) exec bash "$ROOT/test/bench/scan.sh" ;;
+*) echo "bench: BENCH_PARTS='$PARTS': nothing to run (parts: engine scan)" >&2; exit 2 ;;
+esac
 
 TMP=$(mktemp -d /tmp/rmilter-bench.XXXXXX)
 DAEMON_PID=
@@ -255,6 +265,10 @@ if [[ " $TARGETS " == *" rmilter "* ]] && [ ! -x "$RMILTER" ]; then
 	note "$RMILTER not built: rmilter columns left empty"
 	have_rmilter=no
 fi
+if [ $have_rmilter = yes ] &&
+    grep -aq -e __asan_init -e __ubsan_handle -e __tsan_init "$RMILTER" 2>/dev/null; then
+	note "$RMILTER is a sanitizer build: rmilter figures are not representative; rebuild with plain 'make' or set RMILTER"
+fi
 
 for c in $LEVELS; do
 	n=$((4 * c)); [ $n -lt "$NMIN" ] && n=$NMIN; [ $n -gt "$NMAX" ] && n=$NMAX
@@ -465,4 +479,7 @@ fi
 echo
 echo "raw results: $OUT/results.jsonl"
 } | tee "$OUT/results.txt"
+if [[ " $PARTS " == *" scan "* ]]; then
+	bash "$ROOT/test/bench/scan.sh" || STATUS=1
+fi
 exit $STATUS

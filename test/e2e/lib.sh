@@ -361,6 +361,8 @@ e2e_teardown() {
 	[ "${TEARDOWN_DONE:-0}" = 1 ] && return 0
 	TEARDOWN_DONE=1
 	if [ -n "$RMILTER_PID" ]; then stop_rmilter 20; fi
+	# the scanners and fake servers of peers.sh, if any were started
+	if declare -F peers_stop >/dev/null; then peers_stop; fi
 	for p in "${BG_PIDS[@]}"; do
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done

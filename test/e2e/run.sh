@@ -10,6 +10,8 @@
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/cases_policy.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/peers.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cases_scanners.sh"
 
 PATTERNS=("$@")
 TOKEN=$$
@@ -774,6 +776,9 @@ for c in plain reject reject_custom tempfail reject_multi discard \
 	restart reload cli sockets audit_record noop spool_1000; do
 	run_case "$c"
 done
+# scan_* cases (cases_scanners.sh): real rspamd/spamd/clamd (peers.sh) and fake servers;
+# the peers are started here, once, only if a scan_* case is selected
+scan_run_all
 case_miltertest
 final_checks
 

@@ -919,8 +919,8 @@ static void
 test_notices(void)
 {
 	struct rmilter_config *c = load_ok(
-	    "spamd {\n  servers = r:localhost;\n  servers = r:otherhost;\n}\n"
-	    "clamav { }\n"
+	    "beanstalk {\n  servers = localhost;\n  servers = otherhost;\n}\n"
+	    "dkim { }\n"
 	    "memcached { servers_grey = localhost; }\n"
 	    "use_dcc = no; max_size = 1M; test_policy = no\n");
 	char buf[512];
@@ -929,22 +929,24 @@ test_notices(void)
 	TT_CHECK(c != NULL);
 	TT_CHECK_INT(count(CONF_DIAG_NOTICE), ==, 4);
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 2,
-	    "'spamd.servers' recognized, not implemented yet"));
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 5, "'clamav' recognized"));
+	    "'beanstalk.servers' recognized, not implemented yet"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 5, "'dkim' recognized"));
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 6, "'redis.servers_grey'"));
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 7, "'use_dcc'"));
 	for (i = 0; i < D.n; i++)
 		if (D.v[i].line == 2) {
 			conf_diag_format(&D.v[i], buf, sizeof(buf));
-			TT_CHECK_STR(buf, "t.conf:2: notice: 'spamd.servers' "
+			TT_CHECK_STR(buf, "t.conf:2: notice: 'beanstalk.servers' "
 			    "recognized, not implemented yet");
 		}
 	TT_CHECK(c != NULL && c->use_redis && c->sections->redis.present);
 	TT_CHECK(c != NULL &&
-	    strcmp(c->sections->spamd.servers.v[0].host, "otherhost") == 0);
+	    strcmp(c->sections->beanstalk.servers.v[0].host, "otherhost") == 0);
 	conf_unref(c);
-	/* implemented directives give no notice */
-	c = load_ok("log_level = debug\nmax_connections = 5\n");
+	/* implemented directives give no notice, nor do empty sections of
+	 * implemented modules */
+	c = load_ok("log_level = debug\nmax_connections = 5\nclamav { }\n"
+	    "rspamd { servers = r:localhost; }\nspamassassin { }\n");
 	TT_CHECK_INT(D.n, ==, 0);
 	conf_unref(c);
 }
@@ -1074,7 +1076,7 @@ test_include(void)
 	put("main.conf", "pidfile = /main.pid\n"
 	    ".include conf.d/*.conf\n"
 	    "spf_domains = a.example\n"
-	    "spamd {\n .include \"sub/spamd.inc\";\n}\n"
+	    "beanstalk {\n .include \"sub/spamd.inc\";\n}\n"
 	    ".try_include /nonexistent/rmilter.conf.local\n"
 	    ".try_include conf.d/*.nothing\n");
 	put("conf.d/10-first.conf", "user = first\nspf_domains += b.example\n");
@@ -1087,11 +1089,11 @@ test_include(void)
 		TT_CHECK_STR(c->user, "second");	/* glob order */
 		TT_CHECK_STR(c->group, "nested");	/* nested, relative */
 		TT_CHECK_INT(c->spf_domains.n, ==, 1);	/* '=' replaced */
-		TT_CHECK_INT(c->sections->spamd.connect_timeout, ==, 7000);
+		TT_CHECK_INT(c->sections->beanstalk.connect_timeout, ==, 7000);
 		TT_CHECK(strstr(c->path, "main.conf") != NULL);
 	}
 	TT_CHECK(has_in("sub/spamd.inc", CONF_DIAG_NOTICE, 1,
-	    "'spamd.connect_timeout'"));
+	    "'beanstalk.connect_timeout'"));
 	conf_unref(c);
 
 	/* errors carry the included file's name and line */
