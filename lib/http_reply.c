@@ -24,8 +24,6 @@ enum http_state {
 
 static enum http_rc http_fail(struct http_reply *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-static int line_take(struct http_reply *, const uint8_t *, size_t, size_t *,
-    size_t *);
 static int line_check(struct http_reply *, const char *);
 static bool status_prefix_bad(const struct http_reply *);
 static enum http_rc status_parse(struct http_reply *, const char *, size_t);
@@ -101,31 +99,6 @@ http_reply_free(struct http_reply *r)
 	mbuf_free(&r->hdr);
 }
 
-/* Collects bytes of one line from P[*I..N) into r->line, charging them to
- * r->budget.  Returns 1 when the line is complete (its CR LF or LF removed,
- * NUL-terminated, *LEN its length), 0 when P ran out first, -1 when the
- * budget would be exceeded.  Advances *I past what it took. */
-static int
-line_take(struct http_reply *r, const uint8_t *p, size_t n, size_t *i,
-    size_t *len)
-{
-	const uint8_t *nl = memchr(p + *i, '\n', n - *i);
-	size_t take = nl ? (size_t)(nl - (p + *i)) + 1 : n - *i;
-
-	if (take > r->budget)
-		return -1;
-	r->budget -= take;
-	mbuf_append(&r->line, p + *i, take);
-	*i += take;
-	if (nl == NULL)
-		return 0;
-	r->line.len--;				/* the LF */
-	if (mbuf_avail(&r->line) > 0 && r->line.p[r->line.len - 1] == '\r')
-		r->line.len--;
-	*mbuf_reserve(&r->line, 1) = '\0';	/* not counted in len */
-	*len = mbuf_avail(&r->line);
-	return 1;
-}
 
 /* 0 if the complete line S (r->line) holds no NUL and no control character
  * other than HTAB; else fails R and returns -1.  WHAT names the part. */
@@ -437,7 +410,7 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 		switch (r->state) {
 		case HS_STATUS:
 		case HS_HEADER:
-			if ((lr = line_take(r, p, n, &i, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
 				rc = http_fail(r, "head over %u bytes",
 				    HTTP_HEAD_MAX);
 				break;
@@ -483,7 +456,7 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 			i += take;
 			break;
 		case HS_CHUNK_SIZE:
-			if ((lr = line_take(r, p, n, &i, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
 				rc = http_fail(r, "chunk-size line over %u "
 				    "bytes", HTTP_CHUNK_LINE_MAX);
 				break;
@@ -511,7 +484,7 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 			}
 			break;
 		case HS_CHUNK_CRLF:
-			lr = line_take(r, p, n, &i, &len);
+			lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len);
 			if (lr < 0 || (lr == 1 && len != 0)) {
 				rc = http_fail(r, "chunk data not followed "
 				    "by CRLF");
@@ -524,7 +497,7 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 			}
 			break;
 		case HS_TRAILER:
-			if ((lr = line_take(r, p, n, &i, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
 				rc = http_fail(r, "trailers over %u bytes",
 				    HTTP_HEAD_MAX);
 				break;

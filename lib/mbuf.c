@@ -80,3 +80,25 @@ mbuf_free(struct mbuf *b)
 	b->p = NULL;
 	b->off = b->len = b->cap = 0;
 }
+
+int
+mbuf_take_line(struct mbuf *line, const uint8_t *p, size_t n, size_t *i,
+    size_t *budget, size_t *len)
+{
+	const uint8_t *nl = memchr(p + *i, '\n', n - *i);
+	size_t take = nl ? (size_t)(nl - (p + *i)) + 1 : n - *i;
+
+	if (take > *budget)
+		return -1;
+	*budget -= take;
+	mbuf_append(line, p + *i, take);
+	*i += take;
+	if (nl == NULL)
+		return 0;
+	line->len--;				/* the LF */
+	if (mbuf_avail(line) > 0 && line->p[line->len - 1] == '\r')
+		line->len--;
+	*mbuf_reserve(line, 1) = '\0';		/* not counted in len */
+	*len = mbuf_avail(line);
+	return 1;
+}

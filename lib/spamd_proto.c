@@ -22,8 +22,6 @@ enum spamd_state {
 
 static enum spamd_rc spamd_fail(struct spamd_reply *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-static int line_take(struct spamd_reply *, const uint8_t *, size_t, size_t *,
-    size_t *);
 static enum spamd_rc status_parse(struct spamd_reply *, const char *, size_t);
 static enum spamd_rc header_parse(struct spamd_reply *, const char *, size_t);
 static enum spamd_rc spam_parse(struct spamd_reply *, const char *, size_t);
@@ -116,30 +114,6 @@ spamd_reply_free(struct spamd_reply *r)
 	mbuf_free(&r->body);
 }
 
-/* Collects one line from P[*I..N) into r->line (charged to r->budget).
- * 1: complete (line end removed, NUL-terminated, *LEN set); 0: P ran out;
- * -1: over budget. */
-static int
-line_take(struct spamd_reply *r, const uint8_t *p, size_t n, size_t *i,
-    size_t *len)
-{
-	const uint8_t *nl = memchr(p + *i, '\n', n - *i);
-	size_t take = nl ? (size_t)(nl - (p + *i)) + 1 : n - *i;
-
-	if (take > r->budget)
-		return -1;
-	r->budget -= take;
-	mbuf_append(&r->line, p + *i, take);
-	*i += take;
-	if (nl == NULL)
-		return 0;
-	r->line.len--;
-	if (mbuf_avail(&r->line) > 0 && r->line.p[r->line.len - 1] == '\r')
-		r->line.len--;
-	*mbuf_reserve(&r->line, 1) = '\0';
-	*len = mbuf_avail(&r->line);
-	return 1;
-}
 
 /* "SPAMD/1.x CODE[ MESSAGE]" */
 static enum spamd_rc
@@ -389,7 +363,7 @@ spamd_reply_feed(struct spamd_reply *r, const uint8_t *p, size_t n,
 		switch (r->state) {
 		case SS_STATUS:
 		case SS_HEADER:
-			if ((lr = line_take(r, p, n, &i, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
 				rc = spamd_fail(r, "head over %u bytes",
 				    SPAMD_HEAD_MAX);
 				break;

@@ -404,24 +404,10 @@ rsp_pool(const struct rmilter_config *conf)
 		.idle_timeout = sd->keepalive_timeout,
 		.strategy = (enum upstream_strategy)sd->strategy,
 	};
-	struct upstream_pool *pool;
-	struct conf_serverlist sl;
-	size_t i;
 
-	for (pool = conf->upstreams; pool != NULL; pool = pool->next)
-		if (strcmp(pool->name, "rspamd") == 0)
-			return pool;
 	/* the r: entries of spamd { } and every rspamd { } entry */
-	sl.n = 0;
-	sl.v = xcalloc(rsp_nservers(sd) + 1, sizeof(*sl.v));
-	for (i = 0; i < sd->servers.n; i++)
-		if (sd->servers.v[i].is_rspamd)
-			sl.v[sl.n++] = sd->servers.v[i];
-	for (i = 0; i < sd->rspamd_servers.n; i++)
-		sl.v[sl.n++] = sd->rspamd_servers.v[i];
-	pool = scan_pool(conf, "rspamd", &sl, &p);
-	free(sl.v);
-	return pool;
+	return scan_pool_split(conf, "rspamd", &sd->servers, true,
+	    &sd->rspamd_servers, &p);
 }
 
 static enum module_rc

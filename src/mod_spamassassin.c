@@ -287,24 +287,11 @@ sa_done(void *ud, const struct upstream_result *r)
 static struct upstream_pool *
 sa_pool(const struct rmilter_config *conf, const struct sa_view *v)
 {
-	const struct conf_spamd *sd = &conf->sections->spamd;
-	struct upstream_pool *pool;
-	struct conf_serverlist sl;
-	size_t i;
-
 	if (!v->legacy)
 		return scan_pool(conf, "spamassassin", &v->sa->servers, &v->p);
-	for (pool = conf->upstreams; pool != NULL; pool = pool->next)
-		if (strcmp(pool->name, "spamassassin") == 0)
-			return pool;
-	sl.n = 0;
-	sl.v = xcalloc(sd->servers.n + 1, sizeof(*sl.v));
-	for (i = 0; i < sd->servers.n; i++)
-		if (!sd->servers.v[i].is_rspamd)
-			sl.v[sl.n++] = sd->servers.v[i];
-	pool = scan_pool(conf, "spamassassin", &sl, &v->p);
-	free(sl.v);
-	return pool;
+	/* rmilter 1.6: the entries of spamd { servers } without "r:" */
+	return scan_pool_split(conf, "spamassassin",
+	    &conf->sections->spamd.servers, false, NULL, &v->p);
 }
 
 static enum module_rc

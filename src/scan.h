@@ -33,6 +33,13 @@ struct upstream_pool *scan_pool(const struct rmilter_config *conf,
     const char *name, const struct conf_serverlist *sl,
     const struct upstream_params *p);
 
+/* The same for a pool made of the entries of A whose "r:" flag equals
+ * RSPAMD, then every entry of B (may be NULL): spamd { servers } mixes
+ * rspamd and SpamAssassin servers. */
+struct upstream_pool *scan_pool_split(const struct rmilter_config *conf,
+    const char *name, const struct conf_serverlist *a, bool rspamd,
+    const struct conf_serverlist *b, const struct upstream_params *p);
+
 /* Starts the request; the module then returns MODULE_PENDING. */
 void scan_job_start(struct scan_job *job, struct module_ctx *ctx,
     struct upstream_pool *pool, struct upstream_payload *pl,

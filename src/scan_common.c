@@ -1,5 +1,6 @@
 /* scan_common.c -- shared parts of the content-scanner modules; see scan.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -9,6 +10,7 @@
 #include "milter_session.h"
 #include "pipeline.h"
 #include "scan.h"
+#include "xmalloc.h"
 
 /* Postfix's default milter_content_timeout: a scan that takes longer makes
  * Postfix give up on the milter and apply milter_default_action. */
@@ -28,6 +30,30 @@ scan_pool(const struct rmilter_config *conf, const char *name,
 	pool = upstream_pool_new(name, sl, p);
 	pool->next = c->upstreams;
 	c->upstreams = pool;
+	return pool;
+}
+
+struct upstream_pool *
+scan_pool_split(const struct rmilter_config *conf, const char *name,
+    const struct conf_serverlist *a, bool rspamd,
+    const struct conf_serverlist *b, const struct upstream_params *p)
+{
+	struct upstream_pool *pool;
+	struct conf_serverlist sl;
+	size_t i;
+
+	for (pool = conf->upstreams; pool != NULL; pool = pool->next)
+		if (strcmp(pool->name, name) == 0)
+			return pool;
+	sl.n = 0;
+	sl.v = xcalloc(a->n + (b ? b->n : 0) + 1, sizeof(*sl.v));
+	for (i = 0; i < a->n; i++)
+		if (a->v[i].is_rspamd == rspamd)
+			sl.v[sl.n++] = a->v[i];	/* shallow: the pool copies */
+	for (i = 0; b != NULL && i < b->n; i++)
+		sl.v[sl.n++] = b->v[i];
+	pool = scan_pool(conf, name, &sl, p);
+	free(sl.v);
 	return pool;
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -377,30 +378,51 @@ req_write(struct upstream_req *req)
 	int fd = req->conn->fd;
 
 	while (req->wpos < req->total) {
+		size_t mlen = 0;
+		const uint8_t *mem = pl->body != NULL ?
+		    spool_memory(pl->body, &mlen) : NULL;
 		ssize_t n;
 
-		if (req->wpos < hlen) {
+		if (pl->body == NULL || mem != NULL) {
+			/* all in memory: head, body and tail in one call */
+			struct iovec iov[3];
+			struct msghdr mh;
+			const uint8_t *part[3] = { mbuf_data(&pl->head), mem,
+			    mbuf_data(&pl->tail) };
+			uint64_t plen[3] = { hlen, req->body_size,
+			    mbuf_avail(&pl->tail) }, at = 0;
+			int k, niov = 0;
+
+			for (k = 0; k < 3; k++) {
+				if (req->wpos < at + plen[k] && plen[k] > 0) {
+					uint64_t skip = req->wpos > at ?
+					    req->wpos - at : 0;
+
+					iov[niov].iov_base = (void *)(part[k] +
+					    skip);
+					iov[niov].iov_len = (size_t)(plen[k] -
+					    skip);
+					niov++;
+				}
+				at += plen[k];
+			}
+			memset(&mh, 0, sizeof(mh));
+			mh.msg_iov = iov;
+			mh.msg_iovlen = (size_t)niov;
+			n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		} else if (req->wpos < hlen) {
 			n = send(fd, mbuf_data(&pl->head) + req->wpos,
 			    hlen - req->wpos, MSG_NOSIGNAL);
 		} else if (req->wpos < hlen + req->body_size) {
-			uint64_t off = req->wpos - hlen;
-			size_t mlen;
-			const uint8_t *mem = spool_memory(pl->body, &mlen);
+			/* a file spool: sendfile, 1 MiB at a time */
+			off_t o = (off_t)(req->wpos - hlen);
+			uint64_t left = req->body_size - (uint64_t)o;
 
-			if (mem != NULL) {
-				n = send(fd, mem + off, mlen - off,
-				    MSG_NOSIGNAL);
-			} else {
-				off_t o = (off_t)off;
-				uint64_t left = req->body_size - off;
-
-				n = sendfile(fd, spool_fd(pl->body), &o,
-				    left > (1u << 20) ? (1u << 20) :
-				    (size_t)left);
-				if (n == 0) {
-					errno = EIO;	/* spool shrank */
-					return -1;
-				}
+			n = sendfile(fd, spool_fd(pl->body), &o,
+			    left > (1u << 20) ? (1u << 20) : (size_t)left);
+			if (n == 0) {
+				errno = EIO;	/* the spool shrank */
+				return -1;
 			}
 		} else {
 			uint64_t off = req->wpos - hlen - req->body_size;

@@ -422,6 +422,18 @@ test_engine_ok_refused_retry(void)
 		TT_CHECK(c.done == 1 && c.ok);
 	}
 	TT_CHECK(pool->servers[0].failures >= 1);
+	/* a spool on file goes out with sendfile */
+	{
+		struct spool *fsp = spool_new("/tmp", 0600, 1);
+
+		spool_append(fsp, "a longer body on file", 21, err,
+		    sizeof(err));
+		TT_CHECK(spool_fd(fsp) >= 0);
+		start(pool, &c, fsp);
+		run_until(cs, 1);
+		TT_CHECK(c.done == 1 && c.ok);
+		spool_free(fsp);
+	}
 	TT_CHECK_INT(upstream_conns_open(), ==, 0);	/* idle_timeout 0 */
 	upstream_pool_free(pool);
 	tsrv_stop(&good);
