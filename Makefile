@@ -19,9 +19,9 @@ SANITIZER  ?=
 WERROR     ?= -Werror
 comma      := ,
 
-PKGS       := libevent libpcre2-8 jansson
+PKGS       := libevent libpcre2-8 jansson hiredis libcrypto
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -levent -lpcre2-8 -ljansson)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -levent -lpcre2-8 -ljansson -lhiredis -lcrypto)
 
 WARN    := -Wall -Wextra $(WERROR) -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "conf_internal.h"
+#include "store.h"
 #include "upstream.h"
 #include "xmalloc.h"
 
@@ -151,6 +152,7 @@ conf_unref(struct rmilter_config *c)
 		return;
 	conf_schema_free(c);
 	free(c->pipeline_cache);
+	store_free_list(c->stores);
 	upstream_pool_free_list(c->upstreams);
 	free(c->path);
 	free(c);

@@ -127,6 +127,8 @@ struct rmilter_config {
 	char *audit_log;		/* JSON lines file; NULL: off */
 	char *control_socket;		/* unix socket for rmilter -s; NULL: off */
 	uint64_t spool_memory_limit;	/* bytes kept in memory before a file */
+	uint64_t store_memory_limit;	/* the in-memory policy store, bytes */
+	bool reply_whitelist;		/* replies to local mail skip checks */
 
 	/* rmilter 1.6 globals */
 	char *tempdir;			/* default $TMPDIR or /tmp */
@@ -146,9 +148,13 @@ struct rmilter_config {
 	/* the scanners' server pools, made at first use (struct
 	 * upstream_pool list; kept connections close with the config) */
 	struct upstream_pool *upstreams;
+	/* the redis policy stores, made at first use (store.c) */
+	struct store *stores;
 };
+#define RMILTER_CONFIG_HAS_STORES 1
 
 struct upstream_pool;
+struct store;
 
 /* Parses PATH (following .include/.try_include), validates every directive
  * and fills a new config with refcnt 1.  Every problem is appended to DIAG

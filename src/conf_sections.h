@@ -173,6 +173,10 @@ struct conf_redis {
 	uint64_t dead_time;		/* 300s */
 	unsigned maxerrors;		/* 10 */
 	char *protocol;			/* ignored (tcp|udp) */
+	uint64_t command_timeout;	/* 1s: a command's reply */
+	char *limits_prefix;		/* rl */
+	char *awl_prefix;		/* awl */
+	uint64_t id_ttl;		/* 7d: Message-ID records */
 };
 
 struct conf_greylisting {
@@ -188,6 +192,9 @@ struct conf_greylisting {
 	unsigned awl_hits;		/* 10 */
 	uint64_t awl_pool;		/* 10M */
 	uint64_t awl_ttl;		/* 3600s */
+	unsigned ipv4_mask;		/* 24: a client's network */
+	unsigned ipv6_mask;		/* 64 */
+	bool tempfail_on_error;		/* no: the store failed -> pass */
 };
 
 struct conf_limits {
@@ -202,6 +209,7 @@ struct conf_limits {
 	struct conf_netlist limit_whitelist;	/* alias limit_whitelist_ip */
 	struct conf_rcptlist limit_whitelist_rcpt;
 	struct conf_strlist limit_bounce_addrs;
+	bool tempfail_on_error;		/* no: the store failed -> pass */
 };
 
 enum conf_dkim_canon { CONF_DKIM_SIMPLE = 0, CONF_DKIM_RELAXED };

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "store.h"
 #include "upstream.h"
 #include "daemon_main.h"
 #include "listen.h"
@@ -247,6 +248,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 		log_warning("keeping the previous log target");
 	conf_unref(D.conf);
 	D.conf = c;
+	store_mem_configure(c->store_memory_limit);
 	log_notice("configuration generation %u loaded; open sessions finish "
 	    "on the one they started with", D.generation);
 }
@@ -400,6 +402,7 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	}
 	c->generation = D.generation = 1;
 	D.conf = c;
+	store_mem_configure(c->store_memory_limit);
 	D.own_socket = !listen_is_systemd();
 	if (listen_is_systemd() && c->bind.kind != CONF_LISTEN_FD)
 		log_notice("systemd socket activation: using fd 3 instead of "
@@ -477,6 +480,7 @@ out:
 	/* the config's upstream connections are events of the base */
 	conf_unref(D.conf);
 	D.conf = NULL;
+	store_shutdown();
 	upstream_shutdown();
 	if (D.base != NULL)
 		event_base_free(D.base);

@@ -291,6 +291,13 @@ rsp_verdict(struct module_ctx *ctx, const struct rspamd_result *r,
 		free(text);
 		break;
 	case RSPAMD_GREYLIST:
+		if (greylist_eom_mode(ctx->conf)) {
+			ctx->s->msg.pipe->greylist_wanted = true;
+			module_note(ctx, "greylist (left to the greylisting "
+			    "module), score %.2f / %.2f", r->score,
+			    r->required_score);
+			break;
+		}
 		if (sd->spamd_greylist) {
 			module_decide(ctx, MACT_TEMPFAIL,
 			    "451 4.7.1 Greylisted, try again later",
@@ -311,6 +318,8 @@ rsp_verdict(struct module_ctx *ctx, const struct rspamd_result *r,
 		    "score %.2f / %.2f", act, r->score, r->required_score);
 		break;
 	case RSPAMD_ADD_HEADER:
+		if (greylist_eom_mode(ctx->conf))
+			ctx->s->msg.pipe->greylist_wanted = true;
 		if (!no_tag)
 			rsp_spam_header(ctx);
 		module_note(ctx, "%s%s, score %.2f / %.2f", act, no_tag ?
@@ -318,6 +327,8 @@ rsp_verdict(struct module_ctx *ctx, const struct rspamd_result *r,
 		    r->required_score);
 		break;
 	case RSPAMD_REWRITE_SUBJECT:
+		if (greylist_eom_mode(ctx->conf))
+			ctx->s->msg.pipe->greylist_wanted = true;
 		if (!no_tag) {
 			const char *orig = NULL;
 			char *subj;
@@ -450,7 +461,7 @@ rsp_msg_free(void *data)
 
 const struct module_def module_rspamd = {
 	.name = "rspamd",
-	.flags = MODULE_F_CONTENT | MODULE_F_SKIP_AUTH,
+	.flags = MODULE_F_CONTENT | MODULE_F_SKIP_AUTH | MODULE_F_SKIP_REPLY,
 	.configured = rsp_configured,
 	.shadow = rsp_shadow,
 	.needs = rsp_needs,

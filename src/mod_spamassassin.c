@@ -254,6 +254,8 @@ sa_verdict(struct module_ctx *ctx, const struct spamd_reply *r)
 		return;
 	}
 	if (spam || kill) {
+		if (greylist_eom_mode(ctx->conf))
+			ctx->s->msg.pipe->greylist_wanted = true;
 		scan_header_set(ctx, v.spam_header, v.spam_header_value);
 		module_note(ctx, "spam, score %.1f / %.1f: tagged with %s",
 		    r->score, r->threshold, v.spam_header);
@@ -334,7 +336,7 @@ sa_msg_free(void *data)
 
 const struct module_def module_spamassassin = {
 	.name = "spamassassin",
-	.flags = MODULE_F_CONTENT | MODULE_F_SKIP_AUTH,
+	.flags = MODULE_F_CONTENT | MODULE_F_SKIP_AUTH | MODULE_F_SKIP_REPLY,
 	.configured = sa_configured,
 	.shadow = sa_shadow,
 	.needs = sa_needs,

@@ -39,6 +39,8 @@ enum module_rc { MODULE_DONE = 0, MODULE_PENDING };
 					 * recipient is whitelisted */
 #define MODULE_F_SKIP_AUTH	0x02	/* skipped for authenticated senders
 					 * unless strict_auth = yes */
+#define MODULE_F_SKIP_REPLY	0x04	/* skipped for replies to mail of
+					 * local senders (reply_whitelist) */
 
 /* What a stage hands to the modules (fields by stage). */
 struct module_event {
@@ -166,5 +168,13 @@ extern const struct module_def module_test;
 extern const struct module_def module_clamav;
 extern const struct module_def module_rspamd;
 extern const struct module_def module_spamassassin;
+extern const struct module_def module_replies;
+extern const struct module_def module_greylisting;
+extern const struct module_def module_limits;
+
+/* true when greylisting waits for a spam scanner's verdict at EOM
+ * (spamd_greylist = yes and a spam scanner configured): the scanners then
+ * set pipeline_msg.greylist_wanted instead of deferring mail themselves. */
+bool greylist_eom_mode(const struct rmilter_config *conf);
 
 #endif

@@ -28,9 +28,12 @@
 /* Every module, in the default running order. */
 static const struct module_def *const all_modules[] = {
 	&module_rules,
+	&module_replies,
 	&module_clamav,
 	&module_rspamd,
 	&module_spamassassin,
+	&module_greylisting,
+	&module_limits,
 	&module_test,
 };
 #define NALL (sizeof(all_modules) / sizeof(all_modules[0]))
@@ -76,6 +79,36 @@ diag_error(struct conf_diag *d, const struct rmilter_config *conf,
 	d->nerrors++;
 }
 
+/* Redis servers must be IP addresses or unix sockets: hiredis would resolve
+ * a host name with a blocking lookup on every connect. */
+static void
+redis_check_hosts(const struct rmilter_config *conf, struct conf_diag *d)
+{
+	const struct conf_redis *r = &conf->sections->redis;
+	const struct conf_serverlist *lists[] = { &r->servers_grey,
+	    &r->servers_white, &r->servers_limits, &r->servers_id };
+	static const char *const names[] = { "servers_grey", "servers_white",
+	    "servers_limits", "servers_id" };
+	uint8_t buf[16];
+	char msg[512];
+	size_t i, j;
+
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < lists[i]->n; j++) {
+			const char *h = lists[i]->v[j].host;
+
+			if (h == NULL || strcmp(h, "localhost") == 0 ||
+			    inet_pton(AF_INET, h, buf) == 1 ||
+			    inet_pton(AF_INET6, h, buf) == 1)
+				continue;
+			snprintf(msg, sizeof(msg), "redis.%s: '%.64s' is a host "
+			    "name; use an IP address or a unix socket path "
+			    "(hiredis would resolve it with a blocking lookup)",
+			    names[i], lists[i]->v[j].text);
+			diag_error(d, conf, msg);
+		}
+}
+
 void
 pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 {
@@ -87,8 +120,8 @@ pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 		if (module_by_name(conf->module_order.v[i]) != NULL)
 			continue;
 		snprintf(msg, sizeof(msg), "module_order: unknown module "
-		    "'%.64s' (modules: rules, clamav, rspamd, spamassassin, "
-		    "test_policy)",
+		    "'%.64s' (modules: rules, replies, clamav, rspamd, "
+		    "spamassassin, greylisting, limits, test_policy)",
 		    conf->module_order.v[i]);
 		diag_error(d, conf, msg);
 	}
@@ -99,6 +132,7 @@ pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 		diag_error(d, conf, msg);
 	}
 	scan_check_config(conf, d);
+	redis_check_hosts(conf, d);
 }
 
 struct rmilter_config *
@@ -669,6 +703,11 @@ module_applies(struct milter_session *s, unsigned i, enum policy_stage st)
 	    pipeline_authenticated(s)) {
 		r->skipped = true;
 		snprintf(r->why, sizeof(r->why), "authenticated sender");
+		return false;
+	}
+	if ((m->flags & MODULE_F_SKIP_REPLY) && p->reply_whitelisted) {
+		r->skipped = true;
+		snprintf(r->why, sizeof(r->why), "reply to local mail");
 		return false;
 	}
 	if ((m->flags & MODULE_F_CONTENT) && st >= STAGE_DATA &&

@@ -45,6 +45,8 @@ struct pipeline_msg {
 	bool auth_known, authenticated;
 	bool wl_known, whitelisted;
 	bool oversize;
+	bool reply_whitelisted;		/* a reply to local mail (replies) */
+	bool greylist_wanted;		/* a scanner asks for greylisting */
 	struct spool *spool;		/* when a module reads the message */
 	bool spool_failed;
 	char *reply_sent;		/* the reply of the message verdict */

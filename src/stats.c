@@ -24,6 +24,7 @@
 #include "log.h"
 #include "record.h"
 #include "stats_internal.h"
+#include "store.h"
 #include "upstream.h"
 #include "xmalloc.h"
 
@@ -209,6 +210,16 @@ stats_format_upstreams(struct sbuf *b)
 
 	if (conf == NULL)
 		return;
+	{
+		uint64_t entries, bytes, evicted;
+
+		store_mem_stats(&entries, &bytes, &evicted);
+		if (entries != 0 || evicted != 0)
+			sbuf_printf(b, "store memory: entries %llu bytes %llu "
+			    "evicted %llu\n", (unsigned long long)entries,
+			    (unsigned long long)bytes,
+			    (unsigned long long)evicted);
+	}
 	for (pool = conf->upstreams; pool != NULL; pool = pool->next)
 		for (i = 0; i < pool->n; i++) {
 			const struct upstream_server *s = &pool->servers[i];

@@ -921,7 +921,7 @@ test_notices(void)
 	struct rmilter_config *c = load_ok(
 	    "beanstalk {\n  servers = localhost;\n  servers = otherhost;\n}\n"
 	    "dkim { }\n"
-	    "memcached { servers_grey = localhost; }\n"
+	    "memcached { servers_spam = localhost; }\n"
 	    "use_dcc = no; max_size = 1M; test_policy = no\n");
 	char buf[512];
 	size_t i;
@@ -931,7 +931,7 @@ test_notices(void)
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 2,
 	    "'beanstalk.servers' recognized, not implemented yet"));
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 5, "'dkim' recognized"));
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 6, "'redis.servers_grey'"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 6, "'redis.servers_spam'"));
 	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 7, "'use_dcc'"));
 	for (i = 0; i < D.n; i++)
 		if (D.v[i].line == 2) {
