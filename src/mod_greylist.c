@@ -173,6 +173,8 @@ gl_keys(struct module_ctx *ctx, struct grey_state *gs, const char *net,
 
 /* ---- the verdict -------------------------------------------------------------- */
 
+static void gl_x_greylist(struct module_ctx *ctx, struct grey_state *gs);
+
 static void
 gl_decide(struct module_ctx *ctx, struct grey_state *gs)
 {
@@ -221,6 +223,9 @@ gl_decide(struct module_ctx *ctx, struct grey_state *gs)
 		else
 			module_note(ctx, "%s", awl ? "client auto-whitelisted" :
 			    "whitelisted");
+		/* decided at EOM itself: no later EOM call adds it */
+		if (waited > 0 && gs->stage == STAGE_EOM)
+			gl_x_greylist(ctx, gs);
 		return;
 	}
 	snprintf(text, sizeof(text), "451 4.7.1 %s, retry in %llu seconds",

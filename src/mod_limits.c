@@ -8,11 +8,12 @@
  *   limit_bounce_to     bounce_to:RCPT          (bounces only)
  *   limit_bounce_to_ip  bounce_to_ip:RCPT:IP    (bounces only)
  * A bounce has the null sender, or a sender whose local part is in
- * limit_bounce_addrs.  Checked at RCPT (a full bucket refuses that
- * recipient with 451 4.7.1); counted once per accepted message at EOM,
- * for the recipients that were accepted, after every other module (a
- * message refused or greylisted is not counted).  The store makes the
- * check and the count atomic, so MTAs sharing a redis cannot overshoot. */
+ * limit_bounce_addrs.  At RCPT the recipient's buckets are checked and,
+ * when every one has room, its place is reserved in the same atomic step
+ * (a full bucket refuses that recipient with 451 4.7.1), so messages in
+ * flight on MTAs sharing a redis cannot overshoot together.  A message that
+ * is not delivered in the end (refused or greylisted by another module,
+ * tempfailed, aborted) gives its places back: only delivered mail counts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +35,13 @@ struct lim_state {
 	struct store_op *op;
 	struct store_bucket b[LIM_KINDS * LIM_MAX_RCPTS];
 	size_t nb;
-	bool accepted[LIM_MAX_RCPTS];	/* recipients this module let in */
+	bool accepted[LIM_MAX_RCPTS];	/* recipients reserved in buckets */
 	bool skip_rcpt[LIM_MAX_RCPTS];	/* whitelisted recipients */
 	uint64_t sid, serial;
 	unsigned index;
 	unsigned rcpt;			/* the recipient being checked */
-	bool commit;
+	bool commit;			/* unused: kept for the record */
+	unsigned reserved;		/* recipients holding places */
 };
 
 static const struct conf_limits *
@@ -172,11 +174,6 @@ lim_done(void *ud, const struct store_result *r)
 			module_note(ctx, "rate limit store unavailable; %s",
 			    ls->commit ? "message not counted" :
 			    "recipient passed (tempfail_on_error = no)");
-	} else if (ls->commit) {
-		module_note(ctx, "counted in %zu bucket%s%s%s (level %.1f / "
-		    "%.0f)", ls->nb, ls->nb == 1 ? "" : "s", ls->nb ? ", first "
-		    : "", ls->nb ? ls->b[0].key : "", ls->nb ? ls->b[0].level :
-		    0.0, ls->nb ? ls->b[0].burst : 0.0);
 	} else if (r->over >= 0 && (size_t)r->over < ls->nb) {
 		const struct store_bucket *b = &ls->b[r->over];
 
@@ -185,11 +182,31 @@ lim_done(void *ud, const struct store_result *r)
 		    "bucket %s full: level %.1f, burst %.0f, rate %g/s",
 		    b->key, b->level, b->burst, b->rate);
 	} else {
-		if (ls->rcpt < LIM_MAX_RCPTS)
+		if (ls->rcpt < LIM_MAX_RCPTS && !ls->accepted[ls->rcpt]) {
 			ls->accepted[ls->rcpt] = true;
+			ls->reserved++;
+		}
+		module_note(ctx, "%u recipient%s counted (%s: level %.1f / "
+		    "%.0f)", ls->reserved, ls->reserved == 1 ? "" : "s",
+		    ls->b[0].key, ls->b[0].level, ls->b[0].burst);
 	}
 	lim_clear(ls);
 	module_resume(ls->sid, ls->serial, ls->index);
+}
+
+/* A refund ended: free its buckets (nobody waits for it). */
+static void
+lim_refunded(void *ud, const struct store_result *r)
+{
+	struct store_bucket *b = ud;
+	size_t i;
+
+	if (!r->ok)
+		log_info("limits: refund of %zu bucket%s failed: %s",
+		    r->nbuckets, r->nbuckets == 1 ? "" : "s", r->error);
+	for (i = 0; i < r->nbuckets; i++)
+		free(b[i].key);
+	free(b);
 }
 
 static enum module_rc
@@ -223,32 +240,57 @@ lim_run(struct module_ctx *ctx, enum policy_stage st,
 		i = ev->rcpt;
 		if (i >= LIM_MAX_RCPTS || i >= m->nrcpts)
 			return MODULE_DONE;
+		/* refused by an earlier module: holds no place */
+		if (ctx->s->msg.pipe->rcpt_action != MACT_NONE)
+			return MODULE_DONE;
 		if (conf_rcptlist_match(&l->limit_whitelist_rcpt,
 		    m->rcpts[i].addr)) {
 			ls->skip_rcpt[i] = true;
 			return MODULE_DONE;
 		}
 		lim_buckets(ctx, ls, i);
-		if (ls->nb == 0) {
-			ls->accepted[i] = true;
+		if (ls->nb == 0)
 			return MODULE_DONE;
-		}
 		ls->rcpt = i;
-		ls->commit = false;
+		/* shadow mode looks without taking a place */
 		ls->op = store_limits(store_get(ctx->conf, STORE_LIMITS), ls->b,
-		    ls->nb, false, store_now(), lim_done, ls);
+		    ls->nb, ctx->shadow ? STORE_LIMIT_CHECK :
+		    STORE_LIMIT_RESERVE, store_now(), lim_done, ls);
 		return MODULE_PENDING;
 	}
-	/* EOM: count the message for every recipient let in */
-	for (i = 0; i < m->nrcpts && i < LIM_MAX_RCPTS; i++)
-		if (ls->accepted[i])
-			lim_buckets(ctx, ls, i);
-	if (ls->nb == 0)
-		return MODULE_DONE;
-	ls->commit = true;
-	ls->op = store_limits(store_get(ctx->conf, STORE_LIMITS), ls->b, ls->nb,
-	    true, store_now(), lim_done, ls);
-	return MODULE_PENDING;
+	return MODULE_DONE;	/* EOM: the places were taken at RCPT */
+}
+
+/* Not delivered: give the reserved places back (fire and forget). */
+static void
+lim_msg_end(struct module_ctx *ctx, bool delivered)
+{
+	struct lim_state *ls = *ctx->data;
+	struct store_bucket *b;
+	size_t i, n = 0;
+	unsigned r;
+
+	if (ls == NULL || delivered || ls->reserved == 0 || ctx->shadow)
+		return;
+	if (ls->op != NULL) {
+		store_op_cancel(ls->op);
+		ls->op = NULL;
+	}
+	lim_clear(ls);
+	for (r = 0; r < ctx->s->msg.nrcpts && r < LIM_MAX_RCPTS; r++)
+		if (ls->accepted[r])
+			lim_buckets(ctx, ls, r);
+	/* the store keeps the array until the operation ends: a copy that
+	 * the completion frees */
+	b = xcalloc(ls->nb + 1, sizeof(*b));
+	for (i = 0; i < ls->nb; i++) {
+		b[i] = ls->b[i];
+		ls->b[i].key = NULL;
+		n++;
+	}
+	ls->nb = 0;
+	store_limits(store_get(ctx->conf, STORE_LIMITS), b, n,
+	    STORE_LIMIT_REFUND, store_now(), lim_refunded, b);
 }
 
 static void
@@ -269,5 +311,6 @@ const struct module_def module_limits = {
 	.shadow = lim_shadow,
 	.needs = lim_needs,
 	.run = lim_run,
+	.msg_end = lim_msg_end,
 	.msg_free = lim_msg_free,
 };

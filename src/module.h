@@ -115,6 +115,10 @@ struct module_def {
 	/* one stage of the message; see the contract at the top */
 	enum module_rc (*run)(struct module_ctx *ctx, enum policy_stage st,
 	    const struct module_event *ev);
+	/* the message ended, DELIVERED (accepted by the MTA at EOM) or not
+	 * (refused, tempfailed, discarded, aborted, connection lost); called
+	 * before msg_free with the session still valid; may be NULL */
+	void (*msg_end)(struct module_ctx *ctx, bool delivered);
 	/* frees *ctx->data (message reset, abort, close); may be NULL */
 	void (*msg_free)(void *data);
 };

@@ -390,14 +390,23 @@ edits_free(struct module_edit *e, size_t n)
 	free(e);
 }
 
+static void ctx_fill(struct module_ctx *ctx, struct milter_session *s,
+    unsigned i);
+
 static void
 msg_state_free(struct milter_session *s)
 {
 	struct pipeline_msg *p = s->msg.pipe;
+	struct module_ctx ctx;
 	unsigned i;
 
 	if (p == NULL)
 		return;
+	for (i = 0; i < s->pipe.nmods; i++)
+		if (p->data[i] != NULL && s->pipe.mods[i]->msg_end != NULL) {
+			ctx_fill(&ctx, s, i);
+			s->pipe.mods[i]->msg_end(&ctx, p->delivered);
+		}
 	for (i = 0; i < s->pipe.nmods; i++) {
 		if (p->data[i] != NULL && s->pipe.mods[i]->msg_free != NULL)
 			s->pipe.mods[i]->msg_free(p->data[i]);
@@ -1068,6 +1077,8 @@ pipeline_msg_end(struct milter_session *s, const char *final,
 	p->recorded = true;
 	if (p->final == MACT_QUARANTINE && strcmp(final, "continue") == 0)
 		final = "quarantine";
+	p->delivered = stage == STAGE_EOM && (strcmp(final, "continue") == 0 ||
+	    strcmp(final, "accept") == 0 || strcmp(final, "quarantine") == 0);
 	memset(&rec, 0, sizeof(rec));
 	gettimeofday(&tv, NULL);
 	rec.sid = s->sid;

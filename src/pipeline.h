@@ -42,6 +42,8 @@ struct pipeline_msg {
 	bool accepted;			/* ACCEPT: other modules skipped */
 	bool saw_connect, saw_helo;	/* those stages ran on this state */
 	bool recorded;			/* the record was emitted */
+	bool delivered;			/* accepted at EOM (continue/accept/
+					 * quarantine) */
 	bool auth_known, authenticated;
 	bool wl_known, whitelisted;
 	bool oversize;

@@ -295,7 +295,8 @@ store_greylist(struct store *st, const char *key, const char *awl_key,
 }
 
 struct store_op *
-store_limits(struct store *st, struct store_bucket *b, size_t n, bool commit,
+store_limits(struct store *st, struct store_bucket *b, size_t n,
+    enum store_limit_mode commit,
     uint64_t now, store_cb cb, void *ud)
 {
 	struct store_op *op = op_new(st, STORE_OP_LIMITS, cb, ud);

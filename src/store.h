@@ -24,14 +24,16 @@
  *                                      AWL_KEY counter incremented (TTL
  *                                      awl_ttl), elapsed = NOW - first
  *
- * limits(BUCKETS, COMMIT): leaky buckets "level leaks at RATE per second,
+ * limits(BUCKETS, MODE): leaky buckets "level leaks at RATE per second,
  *   BURST at most".  Each bucket's stored level first leaks by
- *   (NOW - last) * rate.  COMMIT = false (the RCPT check): the result says
- *   which bucket would overflow if one more message came (level + 1 >
- *   burst); nothing is stored.  COMMIT = true (once per accepted message, at
- *   EOM): every bucket's level += 1 (capped at burst + 1), stored with
- *   last = NOW and a TTL of burst / rate (at least 1 s).  Levels are
- *   reported for the record.
+ *   (NOW - last) * rate.  CHECK: the result says which bucket would
+ *   overflow if one more message came (level + 1 > burst); nothing is
+ *   stored.  RESERVE (at RCPT): the same test, and when every bucket has
+ *   room, every level += 1, all at once (a message in flight holds its
+ *   place, so concurrent MTAs cannot overshoot); when one is over, nothing
+ *   is stored.  REFUND (the message was not delivered): every level -= 1
+ *   (not below 0).  Stored values carry last = NOW and a TTL of burst /
+ *   rate (at least 1 s).  Levels are reported for the record.
  *
  * id_put(ID, TTL): remembers a Message-ID of mail sent by a local
  *   (authenticated) sender.  id_find(IDS): true if any of IDS was put and
@@ -81,7 +83,7 @@ struct store_bucket {
 	double burst;
 	double rate;		/* messages per second */
 	/* filled by the operation */
-	double level;		/* after leaking (and the commit) */
+	double level;		/* after leaking (and the update) */
 	bool over;		/* the check: one more would overflow */
 };
 
@@ -113,8 +115,12 @@ struct store *store_get(const struct rmilter_config *conf, enum store_role role)
 struct store_op *store_greylist(struct store *st, const char *key,
     const char *awl_key, const struct store_grey_params *p, uint64_t now,
     store_cb cb, void *ud);
+enum store_limit_mode { STORE_LIMIT_CHECK = 0, STORE_LIMIT_RESERVE,
+	STORE_LIMIT_REFUND };
+
 struct store_op *store_limits(struct store *st, struct store_bucket *b,
-    size_t n, bool commit, uint64_t now, store_cb cb, void *ud);
+    size_t n, enum store_limit_mode mode, uint64_t now, store_cb cb,
+    void *ud);
 struct store_op *store_id_put(struct store *st, const char *key,
     uint64_t ttl, store_cb cb, void *ud);	/* CB may be NULL */
 struct store_op *store_id_find(struct store *st, const char *const *keys,

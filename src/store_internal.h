@@ -20,7 +20,7 @@ struct store_backend {
 	    const char *awl_key, const struct store_grey_params *p,
 	    uint64_t now);
 	void (*limits)(struct store_op *op, struct store_bucket *b, size_t n,
-	    bool commit, uint64_t now);
+	    enum store_limit_mode mode, uint64_t now);
 	void (*id_put)(struct store_op *op, const char *key, uint64_t ttl);
 	void (*id_find)(struct store_op *op, const char *const *keys,
 	    size_t n);

@@ -368,30 +368,35 @@ out:
 }
 
 static void
-mem_limits(struct store_op *op, struct store_bucket *b, size_t n, bool commit,
-    uint64_t now)
+mem_limits(struct store_op *op, struct store_bucket *b, size_t n,
+    enum store_limit_mode mode, uint64_t now)
 {
 	char buf[64];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		struct mem_entry *e = mem_get(b[i].key, now);
-		double level = store_bucket_leak(e ? e->value : NULL,
-		    b[i].rate, now);
 
-		b[i].over = level + 1 > b[i].burst;
-		if (commit) {
-			level = level + 1;
-			if (level > b[i].burst + 1)
-				level = b[i].burst + 1;
-			snprintf(buf, sizeof(buf), "%.17g %" PRIu64, level,
-			    now);
-			mem_set(b[i].key, buf, now +
-			    store_bucket_ttl(b[i].burst, b[i].rate), now);
-		}
-		b[i].level = level;
+		b[i].level = store_bucket_leak(e ? e->value : NULL, b[i].rate,
+		    now);
+		b[i].over = mode != STORE_LIMIT_REFUND &&
+		    b[i].level + 1 > b[i].burst;
 		if (b[i].over && op->res.over < 0)
 			op->res.over = (int)i;
+	}
+	/* all or nothing: a reservation with a bucket over stores nothing */
+	if (mode == STORE_LIMIT_CHECK ||
+	    (mode == STORE_LIMIT_RESERVE && op->res.over >= 0)) {
+		mem_done(op, now);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		b[i].level += mode == STORE_LIMIT_RESERVE ? 1 : -1;
+		if (b[i].level < 0)
+			b[i].level = 0;
+		snprintf(buf, sizeof(buf), "%.17g %" PRIu64, b[i].level, now);
+		mem_set(b[i].key, buf, now + store_bucket_ttl(b[i].burst,
+		    b[i].rate), now);
 	}
 	mem_done(op, now);
 }

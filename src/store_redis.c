@@ -57,16 +57,18 @@ const struct redis_script store_script_greylist = {
 	.sha1 = "9b3db7927d6fd65512fe6259d5d51a98436bbafb",
 };
 
-/* KEYS: the buckets.  ARGV: now, commit (0/1), then per key burst, rate
- * (per second), ttl (ms).  Values "level last_ms".  Returns per key the
- * level (text, after the leak and the commit) and 1 if one more message
- * would overflow the bucket (before the commit). */
+/* KEYS: the buckets.  ARGV: now, mode (0 check, 1 reserve: all or
+ * nothing, 2 refund), then per key burst, rate (per second), ttl (ms).
+ * Values "level last_ms".  Returns per key the level (text, after the leak
+ * and the update) and 1 if one more message would overflow the bucket. */
 const struct redis_script store_script_limits = {
 	.name = "limits",
 	.body =
 	"local now = tonumber(ARGV[1])\n"
-	"local commit = ARGV[2] == '1'\n"
+	"local mode = ARGV[2]\n"
 	"local out = {}\n"
+	"local levels = {}\n"
+	"local anyover = false\n"
 	"for i = 1, #KEYS do\n"
 	"  local burst = tonumber(ARGV[3 * i])\n"
 	"  local rate = tonumber(ARGV[3 * i + 1])\n"
@@ -87,22 +89,30 @@ const struct redis_script store_script_limits = {
 	"    end\n"
 	"  end\n"
 	"  local over = 0\n"
-	"  if level + 1 > burst then\n"
+	"  if mode ~= '2' and level + 1 > burst then\n"
 	"    over = 1\n"
+	"    anyover = true\n"
 	"  end\n"
-	"  if commit then\n"
-	"    level = level + 1\n"
-	"    if level > burst + 1 then\n"
-	"      level = burst + 1\n"
-	"    end\n"
-	"    local v2 = string.format('%.17g %d', level, now)\n"
-	"    redis.call('SET', KEYS[i], v2, 'PX', ARGV[3 * i + 2])\n"
-	"  end\n"
-	"  out[2 * i - 1] = string.format('%.17g', level)\n"
+	"  levels[i] = level\n"
 	"  out[2 * i] = over\n"
 	"end\n"
+	"for i = 1, #KEYS do\n"
+	"  local level = levels[i]\n"
+	"  if mode == '2' or (mode == '1' and not anyover) then\n"
+	"    if mode == '1' then\n"
+	"      level = level + 1\n"
+	"    else\n"
+	"      level = level - 1\n"
+	"      if level < 0 then\n"
+	"        level = 0\n"
+	"      end\n"
+	"    end\n"
+	"    redis.call('SET', KEYS[i], string.format('%.17g %d', level, now), 'PX', ARGV[3 * i + 2])\n"
+	"  end\n"
+	"  out[2 * i - 1] = string.format('%.17g', level)\n"
+	"end\n"
 	"return out\n",
-	.sha1 = "2505152f767f07337a1f035286c032ea3b0143f2",
+	.sha1 = "d39238fa289a941976c84aa4f7600921b8d27c75",
 };
 
 struct rstore {
@@ -355,7 +365,7 @@ limits_reply(void *ud, const redisReply *r, const char *error,
 
 static void
 redis_limits(struct store_op *op, struct store_bucket *b, size_t n,
-    bool commit, uint64_t now)
+    enum store_limit_mode mode, uint64_t now)
 {
 	struct rop *ro;
 	size_t i, j;
@@ -383,7 +393,8 @@ redis_limits(struct store_op *op, struct store_bucket *b, size_t n,
 			argv[argc++] = b[g->idx[i]].key;
 		snprintf(num[1], sizeof(num[1]), "%" PRIu64, now);
 		argv[argc++] = num[1];
-		argv[argc++] = commit ? "1" : "0";
+		argv[argc++] = mode == STORE_LIMIT_RESERVE ? "1" :
+		    mode == STORE_LIMIT_REFUND ? "2" : "0";
 		for (i = 0; i < g->n; i++) {
 			const struct store_bucket *k = &b[g->idx[i]];
 			char *v = num[2 + 3 * i];

@@ -18,7 +18,7 @@ PKGS=(build-essential pkg-config clang libclang-rt-14-dev valgrind
 	libjansson-dev libmilter-dev
 	postfix swaks miltertest netcat-openbsd python3 iproute2 procps
 	rspamd spamassassin spamd spamc clamav-daemon clamav dnsmasq-base bind9-dnsutils curl
-	redis-server beanstalkd)
+	redis-server beanstalkd libsasl2-modules)
 # The scanners are real peers of the e2e suite (test/e2e/peers.sh starts private
 # instances on loopback, offline).  dnsmasq-base is the dnsmasq binary without the
 # "dnsmasq" package's system service (which would want port 53).

@@ -112,6 +112,8 @@ struct mload_conn {
 	double		 t_mail;
 	double		 deadline;
 	unsigned	 qid;
+	char		 from[256];	/* envelope sender of the open message */
+	char		 yclass;	/* a 'y' reply's code class (-f) */
 	struct mload_buf rbuf;
 	struct mload_buf wbuf;
 	char		 trace[MLOAD_TRACE_LEN];
@@ -137,6 +139,10 @@ static int		 opt_nodelay;
 static const char	*opt_label = "";
 static const char	*opt_client_ip = "127.0.0.1";	/* CONNECT address */
 static const char	*opt_client_name = "localhost";	/* CONNECT hostname */
+static const char	*opt_from_fmt;		/* -F: NULL = bench@test.example */
+static const char	*opt_rcpt_fmt;		/* -R: NULL = rcpt%r@dest.example */
+static unsigned		 opt_msg_base;		/* -o: added to message numbers */
+static int		 opt_final_at;		/* -f: finals per stage */
 
 /* Target address. */
 static struct sockaddr_storage	mload_addr;
@@ -164,6 +170,7 @@ static unsigned long	 mload_timeouts;
 static unsigned long	 mload_unfinished;
 static unsigned long	 mload_finals[256];
 static unsigned long	 mload_mods[256];
+static unsigned long	 mload_final_at[ST_DONE + 1][256];
 static unsigned long	 mload_noclose;
 static unsigned		 mload_errlogged;
 static uint32_t		 mload_neg_proto;
@@ -211,12 +218,21 @@ usage(void)
 	    "[-t run-timeout-s] [-T conn-timeout-s]\n"
 	    "             [-j] [-v] [-N] [-L label] [-I client-ip] "
 	    "[-i client-hostname]\n"
+	    "             [-F sender-fmt] [-R rcpt-fmt] [-o msg-base] [-f]\n"
 	    "  -s inet:PORT@HOST | unix:/path   (default %s)\n"
 	    "  -p protocol bits offered in OPTNEG (default 0x1FFFFF)\n"
 	    "  -A add 'X-Rmilter-Test: addheader X-Bench yes'\n"
 	    "  -N set TCP_NODELAY on the MTA side (Postfix does not)\n"
 	    "  -I/-i the SMTP client's IPv4 address and name in CONNECT "
 	    "(default 127.0.0.1, localhost)\n"
+	    "  -F/-R envelope sender / recipient formats: %%m message number "
+	    "(1.., plus -o),\n"
+	    "     %%r recipient number (1..), %%c connection number, %%%% "
+	    "a %%; -F '' is the null\n"
+	    "     sender (default bench@test.example, rcpt%%r@dest.example)\n"
+	    "  -f count the final replies per stage (finals_at; a 'y' reply "
+	    "code as T 4xx,\n"
+	    "     R 5xx, Y other)\n"
 	    "  -j one JSON line on stdout; -v trace connection 0's frames\n",
 	    opt_socket);
 	exit(2);
@@ -397,6 +413,47 @@ emit_cmd(struct mload_conn *c, char cmd, const void *data, size_t len)
 	conn_trace(c, '>', cmd);
 }
 
+/*
+ * Expand an address format (-F, -R): %m message number, %r recipient
+ * number, %c connection number, %% a percent sign; anything else as is.
+ */
+static void
+addr_expand(char *out, size_t len, const char *fmt, unsigned m, unsigned r,
+    unsigned cid)
+{
+	size_t o = 0;
+	int n;
+
+	for (; *fmt != '\0' && o + 1 < len; fmt++) {
+		unsigned v;
+
+		if (fmt[0] != '%' || fmt[1] == '\0') {
+			out[o++] = *fmt;
+			continue;
+		}
+		switch (fmt[1]) {
+		case 'm': v = m; break;
+		case 'r': v = r; break;
+		case 'c': v = cid; break;
+		case '%':
+			out[o++] = '%';
+			fmt++;
+			continue;
+		default:
+			out[o++] = *fmt;
+			continue;
+		}
+		fmt++;
+		n = snprintf(out + o, len - o, "%u", v);
+		if (n < 0 || (size_t)n >= len - o) {
+			o = len - 1;
+			break;
+		}
+		o += (size_t)n;
+	}
+	out[o] = '\0';
+}
+
 static void
 emit_header(struct mload_conn *c, const char *qid, const char *name,
     const char *value)
@@ -493,19 +550,25 @@ conn_step(struct mload_conn *c)
 				c->stage = ST_MAIL;
 			break;
 		case ST_MAIL: {
-			const char *kv[] = { "{mail_addr}", "bench@test.example",
+			const char *kv[] = { "{mail_addr}", c->from,
 			    "i", qid, NULL };
 			int n;
 
 			c->qid = ++mload_qid_seq;
 			c->msgs_left--;
 			snprintf(qid, sizeof(qid), "%011X", c->qid);
+			if (opt_from_fmt != NULL)
+				addr_expand(c->from, sizeof(c->from),
+				    opt_from_fmt, opt_msg_base + c->qid, 0,
+				    c->id);
+			else
+				strcpy(c->from, "bench@test.example");
 			c->msg_open = 1;
 			c->t_mail = now_ms();
 			emit_macros(c, 'M', kv);
 			if (!(p & SMFIP_NOMAIL)) {
 				n = snprintf(buf, sizeof(buf),
-				    "<bench@test.example>%cSIZE=%zu", 0,
+				    "<%s>%cSIZE=%zu", c->from, 0,
 				    opt_body + 300 + 40 * opt_hdrs);
 				emit_cmd(c, 'M', buf, (size_t)n + 1);
 				c->waiting = !(p & SMFIP_NR_MAIL);
@@ -521,8 +584,12 @@ conn_step(struct mload_conn *c)
 			    "{rcpt_mailer}", "smtp", NULL };
 			int n;
 
-			snprintf(val, sizeof(val), "rcpt%u@dest.example",
-			    c->idx + 1);
+			if (opt_rcpt_fmt != NULL)
+				addr_expand(val, sizeof(val), opt_rcpt_fmt,
+				    opt_msg_base + c->qid, c->idx + 1, c->id);
+			else
+				snprintf(val, sizeof(val),
+				    "rcpt%u@dest.example", c->idx + 1);
 			emit_macros(c, 'R', kv);
 			if (!(p & SMFIP_NORCPT)) {
 				n = snprintf(buf, sizeof(buf), "<%s>", val);
@@ -758,6 +825,8 @@ conn_message_done(struct mload_conn *c, char final)
 		if (mload_nlat < opt_total)
 			mload_lat[mload_nlat++] = now_ms() - c->t_mail;
 		mload_finals[(unsigned char)final]++;
+		mload_final_at[c->stage][(unsigned char)(final == 'y' ?
+		    c->yclass : final)]++;
 		mload_ok++;
 		c->msg_open = 0;
 	}
@@ -833,6 +902,9 @@ conn_on_frame(struct mload_conn *c, char cmd, const char *d, uint32_t len)
 		return;
 	}
 	c->deadline = now_ms() + opt_conn_timeout * 1e3;
+	if (cmd == 'y')		/* SMFIR_REPLYCODE: "451 4.7.1 ..." */
+		c->yclass = len > 0 && d[0] == '4' ? 'T' : len > 0 &&
+		    d[0] == '5' ? 'R' : 'Y';
 	if (c->stage == ST_OPTNEG) {
 		if (cmd != 'O') {
 			conn_fail(c, 0, "expected OPTNEG reply, got '%c'", cmd);
@@ -885,6 +957,8 @@ conn_on_frame(struct mload_conn *c, char cmd, const char *d, uint32_t len)
 		    cmd == '4') {
 			/* session-wide: Postfix drops the milter socket */
 			mload_finals[(unsigned char)cmd] += c->msgs_left;
+			mload_final_at[c->stage][(unsigned char)(cmd == 'y' ?
+			    c->yclass : cmd)] += c->msgs_left;
 			mload_ok += c->msgs_left;
 			c->msgs_left = 0;
 			if (c->msg_open)
@@ -1123,6 +1197,49 @@ pct(double p)
 	return mload_lat[i];
 }
 
+/* The final replies per stage (-f): JSON ,"finals_at":{"RCPT":{"t":3}..}
+ * or text lines "finals at RCPT  t=3".  A 'y' (reply code) counts as T
+ * (4xx), R (5xx) or Y (anything else). */
+static void
+report_final_at(int json)
+{
+	static const char finals[] = "cart4dTRY";
+	const char *s;
+	int st, first = 1, any;
+
+	if (json)
+		printf(",\"finals_at\":{");
+	for (st = 0; st <= ST_DONE; st++) {
+		any = 0;
+		for (s = finals; *s; s++)
+			if (mload_final_at[st][(unsigned char)*s])
+				any = 1;
+		if (!any)
+			continue;
+		if (json)
+			printf("%s\"%s\":{", first ? "" : ",",
+			    mload_stage_names[st]);
+		else
+			printf("finals at %-7s", mload_stage_names[st]);
+		first = 0;
+		any = 0;
+		for (s = finals; *s; s++) {
+			unsigned long v = mload_final_at[st][(unsigned char)*s];
+
+			if (v == 0)
+				continue;
+			if (json)
+				printf("%s\"%c\":%lu", any ? "," : "", *s, v);
+			else
+				printf(" %c=%lu", *s, v);
+			any = 1;
+		}
+		printf(json ? "}" : "\n");
+	}
+	if (json)
+		printf("}");
+}
+
 static void
 mload_report(double elapsed)
 {
@@ -1171,7 +1288,10 @@ mload_report(double elapsed)
 				    mload_mods[(unsigned char)*s]);
 				first = 0;
 			}
-		printf("}}\n");
+		printf("}");
+		if (opt_final_at)
+			report_final_at(1);
+		printf("}\n");
 		return;
 	}
 	printf("target      %s %s\n", opt_socket, opt_label);
@@ -1202,6 +1322,8 @@ mload_report(double elapsed)
 		if (mload_mods[(unsigned char)*s])
 			printf(" %c=%lu", *s, mload_mods[(unsigned char)*s]);
 	printf("\n");
+	if (opt_final_at)
+		report_final_at(0);
 	if (mload_noclose)
 		printf("warning     %lu connections not closed by the milter "
 		    "within %d ms after QUIT\n", mload_noclose, MLOAD_DRAIN_MS);
@@ -1229,7 +1351,7 @@ main(int argc, char **argv)
 	size_t i;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "s:c:n:m:r:b:H:p:At:T:jvNL:I:i:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:c:n:m:r:b:H:p:At:T:jvNL:I:i:F:R:o:f")) != -1) {
 		switch (ch) {
 		case 's': opt_socket = optarg; break;
 		case 'c': opt_conc = parse_num(optarg, 10); break;
@@ -1248,6 +1370,10 @@ main(int argc, char **argv)
 		case 'L': opt_label = optarg; break;
 		case 'I': opt_client_ip = optarg; break;
 		case 'i': opt_client_name = optarg; break;
+		case 'F': opt_from_fmt = optarg; break;
+		case 'R': opt_rcpt_fmt = optarg; break;
+		case 'o': opt_msg_base = parse_num(optarg, 10); break;
+		case 'f': opt_final_at = 1; break;
 		default: usage();
 		}
 	}

@@ -18,9 +18,11 @@
 #   (b)    Nagle: c=1 over TCP, every message gets a header added (-A),
 #          p50 latency of both.
 #
-# Parts: BENCH_PARTS="engine scan" (default both).  "engine" is everything
-# above; "scan" is test/bench/scan.sh (rmilter + a real rspamd vs rspamd's
-# own HTTP rate and rspamd's own milter; skipped when rspamd is missing).
+# Parts: BENCH_PARTS="engine scan store" (default all three).  "engine" is
+# everything above; "scan" is test/bench/scan.sh (rmilter + a real rspamd vs
+# rspamd's own HTTP rate and rspamd's own milter; skipped when rspamd is
+# missing); "store" is test/bench/store.sh (greylisting + limits against a
+# real redis-server and the in-memory store; skipped without redis-server).
 #
 # Knobs (environment): BENCH_LEVELS="1 10 100 1000 5000", BENCH_NMIN=4000,
 # BENCH_NMAX=40000, BENCH_RUN_TIMEOUT=60 (s, per run), BENCH_NAGLE_N=300,
@@ -40,11 +42,17 @@ TARGETS=${BENCH_TARGETS:-"rmilter libmilter"}
 RM_PORT=23461
 LM_PORT=23462
 CLK_TCK=$(getconf CLK_TCK)
-PARTS=${BENCH_PARTS:-"engine scan"}
+PARTS=${BENCH_PARTS:-"engine scan store"}
 case " $PARTS " in
 *" engine "*) ;;
-*" scan "*) exec bash "$ROOT/test/bench/scan.sh" ;;
-*) echo "bench: BENCH_PARTS='$PARTS': nothing to run (parts: engine scan)" >&2; exit 2 ;;
+*)
+	# no engine rows: just the other parts
+	ran=0 st=0
+	if [[ " $PARTS " == *" scan "* ]]; then bash "$ROOT/test/bench/scan.sh" || st=1; ran=1; fi
+	if [[ " $PARTS " == *" store "* ]]; then bash "$ROOT/test/bench/store.sh" || st=1; ran=1; fi
+	[ $ran = 1 ] || { echo "bench: BENCH_PARTS='$PARTS': nothing to run (parts: engine scan store)" >&2; exit 2; }
+	exit $st
+	;;
 esac
 
 TMP=$(mktemp -d /tmp/rmilter-bench.XXXXXX)
@@ -481,5 +489,8 @@ echo "raw results: $OUT/results.jsonl"
 } | tee "$OUT/results.txt"
 if [[ " $PARTS " == *" scan "* ]]; then
 	bash "$ROOT/test/bench/scan.sh" || STATUS=1
+fi
+if [[ " $PARTS " == *" store "* ]]; then
+	bash "$ROOT/test/bench/store.sh" || STATUS=1
 fi
 exit $STATUS

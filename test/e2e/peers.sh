@@ -23,6 +23,14 @@
 #   fake_conns NAME    number of connections the fake NAME accepted so far
 #   fake_mode NAME MODE  switch the fake's mode (takes effect for the next request)
 #   fake_stop NAME
+#   redis_start NAME [PORT]  a private redis-server (loopback, no persistence) on a free
+#                      port of the block (or PORT: a restart on the same port); waits for
+#                      PONG; sets REDIS_PORT, REDIS_PID, REDIS_DIR (its log: redis.log)
+#   redis_stop NAME [KILL]  SIGTERM (or SIGKILL: a crash) by its PID, waits until gone
+#   redis_cli NAME ARGS...  redis-cli against it (bounded by a 10 s timeout)
+#   redis_info NAME FIELD   one field of INFO (total_connections_received, ...)
+#   redis_port NAME / redis_pid NAME; peers_stop stops every redis started here too.
+#   `bash test/e2e/peers.sh redis-selftest` checks these on their own.
 #
 # Ports: a block 50..99 above the e2e port base (lib.sh: $SMTP_PORT, or E2E_PORT_BASE,
 # default 24525), each port stepped up while busy.  Nothing ever talks to the system
@@ -38,6 +46,7 @@ PEERS_RSPAMD_CACHE=${PEERS_RSPAMD_CACHE:-$PEERS_ROOT/build/e2e-rspamd-db}
 PEERS_TIMEOUT=${PEERS_TIMEOUT:-60}      # readiness budget (rspamd cold start ~14 s)
 
 PEER_PIDS=()          # "name:pid"
+REDIS_NAMES=()        # redis-servers started with redis_start (by name)
 PEER_DESC=()          # descendants seen after readiness (workers, children)
 FAKE_NAMES=()
 PEERS_WHY=
@@ -408,6 +417,7 @@ peers_stop() {
 	local e p n=0 left
 	for n in "${FAKE_NAMES[@]}"; do fake_stop "$n"; done
 	FAKE_NAMES=()
+	redis_stop_all
 	[ ${#PEER_PIDS[@]} -gt 0 ] || return 0
 	PEERS_STOP_T0=$(_peers_now)
 	for e in "${PEER_PIDS[@]}"; do kill -TERM "${e#*:}" 2>/dev/null; done
@@ -493,6 +503,148 @@ fake_stop() {
 	local keep=() x
 	for x in "${FAKE_NAMES[@]}"; do [ "$x" = "$1" ] || keep+=("$x"); done
 	FAKE_NAMES=("${keep[@]}")
+}
+
+# ---- redis-server (test-ground.md §6) ----------------------------------------------
+
+_redis_var() { printf 'REDIS_%s_%s' "$1" "$2" | tr -c 'A-Za-z0-9_' '_'; }
+redis_port() { local v; v=$(_redis_var "$1" PORT); echo "${!v:-}"; }
+redis_pid() { local v; v=$(_redis_var "$1" PID); echo "${!v:-}"; }
+
+redis_prereq() {
+	local t missing=()
+	for t in redis-server redis-cli; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	PEERS_WHY="missing: ${missing[*]}"
+	return 1
+}
+
+# the directory of peers' files ($TG/peers inside the e2e suite)
+_peers_dir() {
+	[ -n "${PEERS_DIR:-}" ] && { mkdir -p "$PEERS_DIR"; return 0; }
+	if [ -n "${TG:-}" ]; then
+		PEERS_DIR=$TG/peers
+	else
+		PEERS_DIR=$(mktemp -d /tmp/rmilter-peers.XXXXXX) || return 1
+		PEERS_OWN_DIR=1
+	fi
+	mkdir -p "$PEERS_DIR"
+	chmod 755 "$PEERS_DIR"
+}
+
+# redis_cli NAME ARGS... -> redis-cli against the instance NAME (10 s at most)
+redis_cli() {
+	local port
+	port=$(redis_port "$1")
+	shift
+	timeout 10 redis-cli -h 127.0.0.1 -p "${port:?redis not started}" "$@"
+}
+
+# redis_info NAME FIELD -> the value of FIELD in INFO (all sections), CR removed
+redis_info() {
+	redis_cli "$1" INFO all 2>/dev/null | tr -d '\r' | sed -n "s/^$2:\(.*\)/\1/p" | head -1
+}
+
+# redis_start NAME [PORT] -> a redis-server on 127.0.0.1 without persistence; returns
+# once it answers PING (at most 10 s), or 1 with PEERS_WHY set
+redis_start() {
+	local name=$1 port=${2:-} dir pid i
+	redis_prereq || return 1
+	_peers_dir || { PEERS_WHY="no directory for the peers"; return 1; }
+	if [ -z "$port" ]; then
+		peer_port port || { PEERS_WHY="no free port for redis $name"; return 1; }
+	fi
+	dir=$PEERS_DIR/redis-$name
+	mkdir -p "$dir"
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no --dir "$dir" --logfile "$dir/redis.log" \
+		--maxclients 10000 >>"$dir/stdout.log" 2>&1 &
+	pid=$!
+	for i in $(seq 200); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null
+			PEERS_WHY="redis $name exited at startup: $(tail -3 "$dir/redis.log" "$dir/stdout.log" 2>/dev/null | tr '\n' '|' | cut -c1-300)"
+			return 1
+		fi
+		[ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" = PONG ] && break
+		sleep 0.05
+	done
+	if [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null)" != PONG ]; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		PEERS_WHY="redis $name on port $port did not answer PING within 10 s: $(tail -3 "$dir/redis.log" 2>/dev/null | tr '\n' '|')"
+		return 1
+	fi
+	printf -v "$(_redis_var "$name" PID)" %s "$pid"
+	printf -v "$(_redis_var "$name" PORT)" %s "$port"
+	REDIS_PORT=$port
+	REDIS_PID=$pid
+	REDIS_DIR=$dir
+	local x keep=()
+	for x in "${REDIS_NAMES[@]}"; do [ "$x" = "$name" ] || keep+=("$x"); done
+	REDIS_NAMES=("${keep[@]}" "$name")
+	return 0
+}
+
+# redis_stop NAME [KILL] -> SIGTERM (default; redis exits ~0.5 s later) or SIGKILL by
+# PID, then waits until the process is gone (10 s at most, then SIGKILL)
+redis_stop() {
+	local name=$1 sig=TERM pid n
+	[ "${2:-}" = KILL ] && sig=KILL
+	pid=$(redis_pid "$name")
+	[ -n "$pid" ] || return 0
+	kill -"$sig" "$pid" 2>/dev/null
+	for n in $(seq 200); do _peers_running "$pid" || break; sleep 0.05; done
+	_peers_running "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	printf -v "$(_redis_var "$name" PID)" %s ""
+	local x keep=()
+	for x in "${REDIS_NAMES[@]}"; do [ "$x" = "$name" ] || keep+=("$x"); done
+	REDIS_NAMES=("${keep[@]}")
+}
+
+redis_stop_all() {
+	local n
+	for n in "${REDIS_NAMES[@]}"; do redis_stop "$n"; done
+	REDIS_NAMES=()
+}
+
+# start, SET/GET, INFO, a crash (SIGKILL) and a restart on the same port, stop; and
+# nothing left running
+_peers_redis_selftest() {
+	local rc=0 port pid out t
+	PEERS_OWN_DIR=
+	trap 'redis_stop_all; [ -n "${PEERS_OWN_DIR:-}" ] && [ "${PEERS_KEEP:-0}" != 1 ] && rm -rf "$PEERS_DIR"' EXIT
+	trap 'exit 1' INT TERM HUP PIPE
+	t=$(_peers_now)
+	redis_start st || { echo "FAIL redis_start: $PEERS_WHY"; return 1; }
+	port=$REDIS_PORT
+	pid=$REDIS_PID
+	echo "ok redis_start: 127.0.0.1:$port pid $pid after $(_peers_since "$t")s ($(redis-server --version | cut -d' ' -f3))"
+	out=$(redis_cli st SET foo bar PX 60000)$(redis_cli st GET foo)
+	[ "$out" = OKbar ] && echo "ok redis_set_get" || { echo "FAIL redis_set_get: '$out'"; rc=1; }
+	out=$(redis_info st total_connections_received)
+	[ -n "$out" ] && [ "$out" -ge 2 ] && echo "ok redis_info (total_connections_received $out)" ||
+		{ echo "FAIL redis_info: '$out'"; rc=1; }
+	redis_stop st KILL
+	_peers_running "$pid" && { echo "FAIL redis_kill: pid $pid still running"; rc=1; }
+	_peers_port_free "$port" && echo "ok redis_kill (port $port closed)" || { echo "FAIL redis_kill: port $port still open"; rc=1; }
+	t=$(_peers_now)
+	redis_start st "$port" || { echo "FAIL redis_restart: $PEERS_WHY"; return 1; }
+	out=$(redis_cli st GET foo)
+	[ -z "$out" ] && echo "ok redis_restart (same port after $(_peers_since "$t")s, empty: no persistence)" ||
+		{ echo "FAIL redis_restart: GET foo = '$out' after a restart without persistence"; rc=1; }
+	pid=$REDIS_PID
+	t=$(_peers_now)
+	redis_stop st
+	if _peers_running "$pid" || ! _peers_port_free "$port"; then
+		echo "FAIL redis_stop: still running or port open"; rc=1
+	else
+		echo "ok redis_stop (SIGTERM, gone after $(_peers_since "$t")s)"
+	fi
+	return $rc
 }
 
 # ---- standalone: selftest ---------------------------------------------------------
@@ -703,6 +855,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -u
 	case ${1:-selftest} in
 	selftest) _peers_selftest; exit $? ;;
+	redis-selftest) _peers_redis_selftest; exit $? ;;
 	start)
 		trap 'peers_stop; [ -n "${PEERS_OWN_DIR:-}" ] && rm -rf "$PEERS_DIR"' EXIT
 		trap 'exit 0' INT TERM HUP PIPE
@@ -711,6 +864,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		echo "up in ${PEERS_START_SECS}s; Ctrl-C stops"
 		while :; do sleep 1; done
 		;;
-	*) echo "usage: $0 selftest|start" >&2; exit 2 ;;
+	*) echo "usage: $0 selftest|redis-selftest|start" >&2; exit 2 ;;
 	esac
 fi

@@ -12,6 +12,7 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/cases_policy.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/peers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/cases_scanners.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cases_store.sh"
 
 PATTERNS=("$@")
 TOKEN=$$
@@ -779,6 +780,9 @@ done
 # scan_* cases (cases_scanners.sh): real rspamd/spamd/clamd (peers.sh) and fake servers;
 # the peers are started here, once, only if a scan_* case is selected
 scan_run_all
+# store_* cases (cases_store.sh): greylisting, limits, replies on a real redis-server
+# (peers.sh redis_start) and the in-memory store; redis started only if one is selected
+store_run_all
 case_miltertest
 final_checks
 

@@ -145,14 +145,15 @@ grey(struct store *st, const char *key, const char *awl,
 }
 
 static struct res
-limits(struct store *st, struct store_bucket *b, size_t n, bool commit,
+limits(struct store *st, struct store_bucket *b, size_t n, int commit,
     uint64_t now)
 {
 	struct res x;
 
 	fake_now = now;
 	memset(&x, 0, sizeof(x));
-	finish(store_limits(st, b, n, commit, now, on_result, &x), &x);
+	finish(store_limits(st, b, n, (enum store_limit_mode)commit, now,
+	    on_result, &x), &x);
 	if (!x.ok)
 		fprintf(stderr, "  limits failed: %s\n", x.error);
 	return x;
@@ -699,19 +700,21 @@ suite_buckets(struct backend *b)
 	r = limits(b->st, k, 1, false, t);		/* the check */
 	TT_CHECK(r.ok && k[0].over && r.over == 0);	/* 3 + 1 > 3 */
 	TT_CHECK(k[0].level == 3);
+	r = limits(b->st, k, 1, true, t);	/* a full bucket reserves nothing */
+	TT_CHECK(k[0].level == 3 && k[0].over && r.over == 0);
+	r = limits(b->st, k, 1, STORE_LIMIT_REFUND, t);	/* one given back */
+	TT_CHECK(r.ok && k[0].level == 2 && r.over == -1);
 	r = limits(b->st, k, 1, true, t);
-	TT_CHECK(k[0].level == 4 && k[0].over);		/* capped at burst+1 */
-	r = limits(b->st, k, 1, true, t);
-	TT_CHECK(k[0].level == 4);
+	TT_CHECK(k[0].level == 3 && !k[0].over);
 	/* the leak: 1 per second */
 	r = limits(b->st, k, 1, false, t + 1500);
-	TT_CHECK(k[0].level == 2.5 && k[0].over);
-	r = limits(b->st, k, 1, false, t + 2000);
-	TT_CHECK(k[0].level == 2 && !k[0].over && r.over == -1);
+	TT_CHECK(k[0].level == 1.5 && !k[0].over);
+	r = limits(b->st, k, 1, false, t + 500);
+	TT_CHECK(k[0].level == 2.5 && k[0].over && r.over == 0);
 	r = limits(b->st, k, 1, false, t + 2000);	/* nothing stored */
-	TT_CHECK(k[0].level == 2);
-	r = limits(b->st, k, 1, false, t + 9000);
-	TT_CHECK(k[0].level == 0);
+	TT_CHECK(k[0].level == 1);
+	r = limits(b->st, k, 1, STORE_LIMIT_REFUND, t + 9000);
+	TT_CHECK(k[0].level == 0);			/* not below 0 */
 
 	/* several buckets at once: the first one over is named */
 	bucket_init(&k[0], "lim:b1", 10, 2);
@@ -722,12 +725,12 @@ suite_buckets(struct backend *b)
 	TT_CHECK(r.over == 1 && !k[0].over && k[1].over);
 	ttl = pttl(b, "lim:b2");
 	TT_CHECK(ttl > 0 && ttl <= 2000);
+	/* all or nothing: b2 is full, so b1 is not touched either */
 	r = limits(b->st, k, 2, true, t);
 	r = limits(b->st, k, 2, true, t);
-	r = limits(b->st, k, 2, true, t);
-	TT_CHECK(k[0].level == 4 && k[1].level == 2);
+	TT_CHECK(r.over == 1 && k[0].level == 1 && k[1].level == 1);
 	r = limits(b->st, k, 2, false, t + 500);
-	TT_CHECK(k[0].level == 3 && k[1].level == 1.75);
+	TT_CHECK(k[0].level == 0 && k[1].level == 0.75);
 	/* no buckets: completes, nothing over */
 	r = limits(b->st, k, 0, true, t);
 	TT_CHECK(r.ok && r.over == -1);
@@ -930,16 +933,17 @@ test_redis_concurrency(void)
 	bucket_init(&b[0], "lim:conc", 50, 0.001);
 	r = limits(bk.st, b, 1, false, fake_now);
 	TT_CHECK(r.ok && b[0].level == 40);
-	/* 200 more: exactly 10 fit, the level stops at burst + 1 */
+	/* 200 more: exactly 10 fit (reservations are atomic), the level
+	 * stops at the burst */
 	commit_burst(s1, s2, b, 200, &c);
 	TT_CHECK_INT(c.accepted, ==, 10);
 	for (i = 0; i < 200; i++)
-		if (b[i].level == 51)
+		if (b[i].level == 50 && b[i].over)
 			seen51++;
 	TT_CHECK_INT(seen51, ==, 190);
 	bucket_init(&b[0], "lim:conc", 50, 0.001);
 	r = limits(bk.st, b, 1, false, fake_now);
-	TT_CHECK(r.ok && b[0].level == 51 && r.over == 0);
+	TT_CHECK(r.ok && b[0].level == 50 && r.over == 0);
 	/* one connection per client, reused by every command */
 	TT_CHECK_INT(redis_client_connects(store_redis_client(s1)), ==, 1);
 	TT_CHECK_INT(redis_client_connects(store_redis_client(s2)), ==, 1);
