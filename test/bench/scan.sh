@@ -63,17 +63,8 @@ note() { NOTES+=("$*"); echo "bench-scan: note: $*" >&2; }
 say() { echo "bench-scan: $*" >&2; }
 
 # ---- cleanup: everything we started, by PID -----------------------------------
-stop_pid() {        # stop_pid PID [secs]: TERM, wait, KILL
-	local p=$1 n=$((${2:-10} * 20))
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null
-	while [ $n -gt 0 ] && kill -0 "$p" 2>/dev/null; do
-		sleep 0.05
-		n=$((n - 1))
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-}
+# stop_pid: test/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RSPAMD_CHILDREN=()
 cleanup() {

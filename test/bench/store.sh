@@ -73,17 +73,8 @@ PEERS_LAST_PORT=$((PEERS_NEXT_PORT + 29))
 # shellcheck source=../e2e/peers.sh
 . "$ROOT/test/e2e/peers.sh"
 
-stop_pid() {        # stop_pid PID [secs]: TERM, wait, KILL
-	local p=$1 n=$((${2:-10} * 20))
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null
-	while [ $n -gt 0 ] && kill -0 "$p" 2>/dev/null; do
-		sleep 0.05
-		n=$((n - 1))
-	done
-	kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-}
+# stop_pid: test/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
 	stop_pid "$RM_PID" 5
