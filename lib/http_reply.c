@@ -410,7 +410,8 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 		switch (r->state) {
 		case HS_STATUS:
 		case HS_HEADER:
-			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i,
+			    &r->budget, &len)) < 0) {
 				rc = http_fail(r, "head over %u bytes",
 				    HTTP_HEAD_MAX);
 				break;
@@ -456,7 +457,8 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 			i += take;
 			break;
 		case HS_CHUNK_SIZE:
-			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i,
+			    &r->budget, &len)) < 0) {
 				rc = http_fail(r, "chunk-size line over %u "
 				    "bytes", HTTP_CHUNK_LINE_MAX);
 				break;
@@ -484,7 +486,8 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 			}
 			break;
 		case HS_CHUNK_CRLF:
-			lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len);
+			lr = mbuf_take_line(&r->line, p, n, &i, &r->budget,
+			    &len);
 			if (lr < 0 || (lr == 1 && len != 0)) {
 				rc = http_fail(r, "chunk data not followed "
 				    "by CRLF");
@@ -497,7 +500,8 @@ http_reply_feed(struct http_reply *r, const uint8_t *p, size_t n,
 			}
 			break;
 		case HS_TRAILER:
-			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i,
+			    &r->budget, &len)) < 0) {
 				rc = http_fail(r, "trailers over %u bytes",
 				    HTTP_HEAD_MAX);
 				break;

@@ -363,7 +363,8 @@ spamd_reply_feed(struct spamd_reply *r, const uint8_t *p, size_t n,
 		switch (r->state) {
 		case SS_STATUS:
 		case SS_HEADER:
-			if ((lr = mbuf_take_line(&r->line, p, n, &i, &r->budget, &len)) < 0) {
+			if ((lr = mbuf_take_line(&r->line, p, n, &i,
+			    &r->budget, &len)) < 0) {
 				rc = spamd_fail(r, "head over %u bytes",
 				    SPAMD_HEAD_MAX);
 				break;

@@ -36,11 +36,9 @@ struct lim_state {
 	struct store_bucket b[LIM_KINDS * LIM_MAX_RCPTS];
 	size_t nb;
 	bool accepted[LIM_MAX_RCPTS];	/* recipients reserved in buckets */
-	bool skip_rcpt[LIM_MAX_RCPTS];	/* whitelisted recipients */
 	uint64_t sid, serial;
 	unsigned index;
 	unsigned rcpt;			/* the recipient being checked */
-	bool commit;			/* unused: kept for the record */
 	unsigned reserved;		/* recipients holding places */
 };
 
@@ -74,8 +72,8 @@ lim_shadow(const struct rmilter_config *conf)
 static void
 lim_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 {
-	needs->stages |= STAGE_BIT(STAGE_RCPT) | STAGE_BIT(STAGE_EOM);
-	needs->replies |= STAGE_BIT(STAGE_RCPT) | STAGE_BIT(STAGE_EOM);
+	needs->stages |= STAGE_BIT(STAGE_RCPT);
+	needs->replies |= STAGE_BIT(STAGE_RCPT);
 }
 
 /* A bounce: the null sender, or a listed local part (the whole local
@@ -166,13 +164,12 @@ lim_done(void *ud, const struct store_result *r)
 	if (!r->ok) {
 		module_set_server(ctx, r->server);
 		module_set_error(ctx, r->error);
-		if (l->tempfail_on_error && !ls->commit)
+		if (l->tempfail_on_error)
 			module_decide(ctx, MACT_TEMPFAIL, "451 4.7.1 Temporary "
 			    "service failure, try again later",
 			    "rate limit store unavailable");
 		else
-			module_note(ctx, "rate limit store unavailable; %s",
-			    ls->commit ? "message not counted" :
+			module_note(ctx, "rate limit store unavailable; "
 			    "recipient passed (tempfail_on_error = no)");
 	} else if (r->over >= 0 && (size_t)r->over < ls->nb) {
 		const struct store_bucket *b = &ls->b[r->over];
@@ -220,7 +217,7 @@ lim_run(struct module_ctx *ctx, enum policy_stage st,
 	int fam;
 	unsigned i;
 
-	if (st != STAGE_RCPT && st != STAGE_EOM)
+	if (st != STAGE_RCPT)
 		return MODULE_DONE;
 	if (ls == NULL) {
 		if ((fam = pipeline_client_ip(ctx->s, addr, NULL)) != 0 &&
@@ -236,29 +233,24 @@ lim_run(struct module_ctx *ctx, enum policy_stage st,
 		ls->serial = ctx->msg_serial;
 		ls->index = ctx->index;
 	}
-	if (st == STAGE_RCPT) {
-		i = ev->rcpt;
-		if (i >= LIM_MAX_RCPTS || i >= m->nrcpts)
-			return MODULE_DONE;
-		/* refused by an earlier module: holds no place */
-		if (ctx->s->msg.pipe->rcpt_action != MACT_NONE)
-			return MODULE_DONE;
-		if (conf_rcptlist_match(&l->limit_whitelist_rcpt,
-		    m->rcpts[i].addr)) {
-			ls->skip_rcpt[i] = true;
-			return MODULE_DONE;
-		}
-		lim_buckets(ctx, ls, i);
-		if (ls->nb == 0)
-			return MODULE_DONE;
-		ls->rcpt = i;
-		/* shadow mode looks without taking a place */
-		ls->op = store_limits(store_get(ctx->conf, STORE_LIMITS), ls->b,
-		    ls->nb, ctx->shadow ? STORE_LIMIT_CHECK :
-		    STORE_LIMIT_RESERVE, store_now(), lim_done, ls);
-		return MODULE_PENDING;
-	}
-	return MODULE_DONE;	/* EOM: the places were taken at RCPT */
+	i = ev->rcpt;
+	if (i >= LIM_MAX_RCPTS || i >= m->nrcpts)
+		return MODULE_DONE;
+	/* refused by an earlier module: holds no place */
+	if (ctx->s->msg.pipe->rcpt_action != MACT_NONE)
+		return MODULE_DONE;
+	if (conf_rcptlist_match(&l->limit_whitelist_rcpt,
+	    m->rcpts[i].addr))
+		return MODULE_DONE;	/* not limited, not counted */
+	lim_buckets(ctx, ls, i);
+	if (ls->nb == 0)
+		return MODULE_DONE;
+	ls->rcpt = i;
+	/* shadow mode looks without taking a place */
+	ls->op = store_limits(store_get(ctx->conf, STORE_LIMITS), ls->b,
+	    ls->nb, ctx->shadow ? STORE_LIMIT_CHECK :
+	    STORE_LIMIT_RESERVE, store_now(), lim_done, ls);
+	return MODULE_PENDING;
 }
 
 /* Not delivered: give the reserved places back (fire and forget). */
