@@ -19,16 +19,16 @@ SANITIZER  ?=
 WERROR     ?= -Werror
 comma      := ,
 
-PKGS       := libevent libpcre2-8 jansson hiredis libcrypto
+PKGS       := libevent libpcre2-8 jansson hiredis libcrypto opendkim libcares
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -levent -lpcre2-8 -ljansson -lhiredis -lcrypto)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -levent -lpcre2-8 -ljansson -lhiredis -lcrypto -lopendkim -lcares)
 
 WARN    := -Wall -Wextra $(WERROR) -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -Ilib -Isrc $(PKG_CFLAGS) \
              -DRMILTER_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS  := $(PKG_LIBS) -lm
+LDLIBS  := $(PKG_LIBS) -lspf2 -lm   # libspf2 ships no .pc file
 
 ifneq ($(SANITIZER),)
 VARIANT    := san-$(subst $(comma),_,$(SANITIZER))

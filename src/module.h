@@ -175,6 +175,9 @@ extern const struct module_def module_spamassassin;
 extern const struct module_def module_replies;
 extern const struct module_def module_greylisting;
 extern const struct module_def module_limits;
+extern const struct module_def module_spf;
+extern const struct module_def module_dkim;
+extern const struct module_def module_beanstalk;
 
 /* true when greylisting waits for a spam scanner's verdict at EOM
  * (spamd_greylist = yes and a spam scanner configured): the scanners then

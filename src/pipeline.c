@@ -29,11 +29,14 @@
 static const struct module_def *const all_modules[] = {
 	&module_rules,
 	&module_replies,
+	&module_spf,
 	&module_clamav,
 	&module_rspamd,
 	&module_spamassassin,
 	&module_greylisting,
 	&module_limits,
+	&module_dkim,
+	&module_beanstalk,
 	&module_test,
 };
 #define NALL (sizeof(all_modules) / sizeof(all_modules[0]))

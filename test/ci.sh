@@ -14,11 +14,11 @@ cd "$(dirname "$0")/.." || exit 1
 exec </dev/null   # CI has no standard input; make sure nothing waits for one
 
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev valgrind
-	libevent-dev libpcre2-dev libhiredis-dev libopendkim-dev libspf2-dev libssl-dev
+	libevent-dev libpcre2-dev libhiredis-dev libopendkim-dev libspf2-dev libssl-dev libc-ares-dev
 	libjansson-dev libmilter-dev
 	postfix swaks miltertest netcat-openbsd python3 iproute2 procps
 	rspamd spamassassin spamd spamc clamav-daemon clamav dnsmasq-base bind9-dnsutils curl
-	redis-server beanstalkd libsasl2-modules)
+	redis-server beanstalkd libsasl2-modules python3-dkim)
 # The scanners are real peers of the e2e suite (test/e2e/peers.sh starts private
 # instances on loopback, offline).  dnsmasq-base is the dnsmasq binary without the
 # "dnsmasq" package's system service (which would want port 53).

@@ -13,6 +13,9 @@ set -u
 . "$(dirname "${BASH_SOURCE[0]}")/peers.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/cases_scanners.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/cases_store.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cases_dkim.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cases_spf.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/cases_beanstalk.sh"
 
 PATTERNS=("$@")
 TOKEN=$$
@@ -783,6 +786,10 @@ scan_run_all
 # store_* cases (cases_store.sh): greylisting, limits, replies on a real redis-server
 # (peers.sh redis_start) and the in-memory store; redis started only if one is selected
 store_run_all
+# dkim_*, spf_*, beanstalk_* cases (cases_dkim.sh, cases_spf.sh, cases_beanstalk.sh)
+dkim_run_all
+spf_run_all
+beanstalk_run_all
 case_miltertest
 final_checks
 
