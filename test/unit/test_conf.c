@@ -919,8 +919,9 @@ static void
 test_notices(void)
 {
 	struct rmilter_config *c = load_ok(
-	    "beanstalk {\n  servers = localhost;\n  servers = otherhost;\n}\n"
-	    "dkim { }\n"
+	    "spamd {\n  servers = r:localhost;\n  trace_symbol = \"A\";\n"
+	    "  trace_symbol = \"B\";\n}\n"
+	    "clamav { port_timeout = 1s; }\n"
 	    "memcached { servers_spam = localhost; }\n"
 	    "use_dcc = no; max_size = 1M; test_policy = no\n");
 	char buf[512];
@@ -928,20 +929,20 @@ test_notices(void)
 
 	TT_CHECK(c != NULL);
 	TT_CHECK_INT(count(CONF_DIAG_NOTICE), ==, 4);
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 2,
-	    "'beanstalk.servers' recognized, not implemented yet"));
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 5, "'dkim' recognized"));
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 6, "'redis.servers_spam'"));
-	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 7, "'use_dcc'"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 3,
+	    "'spamd.trace_symbol' recognized, not implemented yet"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 6, "'clamav.port_timeout'"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 7, "'redis.servers_spam'"));
+	TT_CHECK(has(CONF_DIAG_NOTICE, "t.conf", 8, "'use_dcc'"));
 	for (i = 0; i < D.n; i++)
-		if (D.v[i].line == 2) {
+		if (D.v[i].line == 3) {
 			conf_diag_format(&D.v[i], buf, sizeof(buf));
-			TT_CHECK_STR(buf, "t.conf:2: notice: 'beanstalk.servers' "
+			TT_CHECK_STR(buf, "t.conf:3: notice: 'spamd.trace_symbol' "
 			    "recognized, not implemented yet");
 		}
 	TT_CHECK(c != NULL && c->use_redis && c->sections->redis.present);
-	TT_CHECK(c != NULL &&
-	    strcmp(c->sections->beanstalk.servers.v[0].host, "otherhost") == 0);
+	TT_CHECK(c != NULL && c->sections->spamd.trace_symbol != NULL &&
+	    strcmp(c->sections->spamd.trace_symbol, "B") == 0);
 	conf_unref(c);
 	/* implemented directives give no notice, nor do empty sections of
 	 * implemented modules */
@@ -1214,7 +1215,7 @@ test_sample_examples(void)
 	TT_CHECK(c != NULL);
 	TT_CHECK_INT(D.nerrors, ==, 0);
 	TT_CHECK_INT(count(CONF_DIAG_WARNING), ==, 0);
-	TT_CHECK(count(CONF_DIAG_NOTICE) > 50);
+	TT_CHECK(count(CONF_DIAG_NOTICE) > 10);
 	if (c != NULL) {
 		TT_CHECK_INT(c->sections->dkim.ndomains, ==, 1);
 		TT_CHECK_INT(c->sections->nrules, ==, 1);
