@@ -51,7 +51,7 @@ all: src/rmilter
 # The daemon always appears at src/rmilter; it is re-copied whenever the
 # variant's binary differs (so SANITIZER builds replace it, and back).
 src/rmilter: $(B)/rmilter FORCE
-	@cmp -s $(B)/rmilter $@ || cp $(B)/rmilter $@
+	@cmp -s $(B)/rmilter $@ || { cp $(B)/rmilter $@.tmp && mv -f $@.tmp $@; }
 
 $(B)/rmilter: $(B)/src/main.o $(B)/librmilter.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

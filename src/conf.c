@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "conf_internal.h"
+#include "dns_client.h"
 #include "store.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -154,6 +155,7 @@ conf_unref(struct rmilter_config *c)
 	free(c->pipeline_cache);
 	store_free_list(c->stores);
 	upstream_pool_free_list(c->upstreams);
+	dns_client_free(c->dns);
 	free(c->path);
 	free(c);
 }

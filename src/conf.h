@@ -150,11 +150,15 @@ struct rmilter_config {
 	struct upstream_pool *upstreams;
 	/* the redis policy stores, made at first use (store.c) */
 	struct store *stores;
+	/* the resolver of the dns section, made at first use (dns_client.c) */
+	struct dns_client *dns;
+	bool dns_failed;		/* could not be made: not retried */
 };
 #define RMILTER_CONFIG_HAS_STORES 1
 
 struct upstream_pool;
 struct store;
+struct dns_client;
 
 /* Parses PATH (following .include/.try_include), validates every directive
  * and fills a new config with refcnt 1.  Every problem is appended to DIAG

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "conf_internal.h"
+#include "dkim_keys.h"
 #include "xmalloc.h"
 
 #if defined(__has_include)
@@ -99,6 +100,8 @@ conf_regex_jit(pcre2_code *code)
 #define DKIM struct conf_dkim
 #define DDOM struct conf_dkim_domain
 #define BEAN struct conf_beanstalk
+#define DNSS struct conf_dns
+#define SPFS struct conf_spf
 
 static const struct conf_directive conf_table[] = {
 	/* ---- global: the daemon ---- */
@@ -184,10 +187,55 @@ static const struct conf_directive conf_table[] = {
 	    "recipients whose mail is not scanned (all recipients must match)"),
 	G("use_dcc", CONF_T_FLAG, use_dcc, 0, 0, "no", NI, 0, NULL,
 	    "check mail with DCC"),
-	G("spf_domains", CONF_T_STRLIST, spf_domains, 0, 0, NULL, NI, 0, NULL,
-	    "sender domains checked with SPF"),
+	G("spf_domains", CONF_T_STRLIST, spf_domains, 0, 0, NULL, 0, 0, NULL,
+	    "envelope-from domains checked with SPF (exact, any case; "
+	    "\"*\" = every domain)"),
 	G("use_redis", CONF_T_FLAG, use_redis, 0, 0, "no", NI, 0, NULL,
 	    "use redis (a redis section also sets it)"),
+
+	/* ---- dns (the spf module's resolver) ---- */
+	SCAN("dns", DNSS, "nameserver", CONF_T_SERVERS, nameserver, 0, 0,
+	    NULL, 0, 53, NULL, "nameservers: ip[:port] or [ipv6]:port, "
+	    "several allowed (default: those of /etc/resolv.conf)"),
+	SCAN("dns", DNSS, "timeout", CONF_T_TIME, timeout, 10, 60 * S_MS,
+	    "2s", 0, 1000, NULL, "time a nameserver has to answer one try "
+	    "(doubled on each further try)"),
+	SCAN("dns", DNSS, "attempts", CONF_T_UINT, attempts, 1, 10, "2", 0,
+	    0, NULL, "tries per nameserver before a query fails"),
+	SCAN("dns", DNSS, "cache_size", CONF_T_UINT, cache_size, 0, 1000000,
+	    "4096", 0, 0, NULL, "answers kept for their TTL (at most 1h; "
+	    "0 = no cache)"),
+
+	/* ---- spf ---- */
+	SCAN("spf", SPFS, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
+	    NULL, "use this module (it also needs spf_domains)"),
+	SCAN("spf", SPFS, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: decide and record, change nothing"),
+	SCAN("spf", SPFS, "fail_action", CONF_T_ENUM, fail_action, 0, 0,
+	    "reject", 0, 0, "reject|tempfail|pass",
+	    "SPF fail: reject (550 5.7.23), tempfail (451 4.7.24) or pass"),
+	SCAN("spf", SPFS, "softfail_action", CONF_T_ENUM, softfail_action, 0,
+	    0, "pass", 0, 0, "reject|tempfail|pass",
+	    "SPF softfail: reject, tempfail or pass"),
+	SCAN("spf", SPFS, "temperror_action", CONF_T_ENUM, temperror_action,
+	    0, 0, "pass", 0, 0, "reject|tempfail|pass",
+	    "SPF temperror (DNS failed or timed out): pass or tempfail "
+	    "(451 4.7.24)"),
+	SCAN("spf", SPFS, "permerror_action", CONF_T_ENUM, permerror_action,
+	    0, 0, "pass", 0, 0, "reject|tempfail|pass",
+	    "SPF permerror (a broken record): pass or reject (550 5.7.24)"),
+	SCAN("spf", SPFS, "header", CONF_T_ENUM, header, 0, 0, "received-spf",
+	    0, 0, "received-spf|authentication-results|both|none",
+	    "header added to checked mail that passes"),
+	SCAN("spf", SPFS, "authserv_id", CONF_T_STRING, authserv_id, 0, 0,
+	    NULL, 0, 0, NULL, "host name in the headers (default: the MTA's "
+	    "j macro, else the host name)"),
+	SCAN("spf", SPFS, "timeout", CONF_T_TIME, timeout, 100, 300 * S_MS,
+	    "10s", 0, 1000, NULL, "time for a whole check (every lookup); "
+	    "then the result is temperror"),
+	SCAN("spf", SPFS, "explanation", CONF_T_QSTRING, explanation, 0, 0,
+	    "\"%{i} is not allowed to send mail for %{d}\"", 0, 0, NULL,
+	    "explanation when the domain publishes none (SPF macros)"),
 
 	/* ---- clamav ---- */
 	SCAN("clamav", CLAM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
@@ -481,59 +529,105 @@ static const struct conf_directive conf_table[] = {
 	    "tempfail when the store fails (else pass)"),
 
 	/* ---- dkim ---- */
-	SEC("dkim", DKIM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
-	    NULL, "sign mail"),
-	SEC("dkim", DKIM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
-	    "enforce|shadow", "shadow: decide and record, change nothing"),
-	SEC("dkim", DKIM, "header_canon", CONF_T_ENUM, header_canon, 0, 0,
+	SCAN("dkim", DKIM, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0,
+	    NULL, "sign mail (no: every message is recorded as not signed)"),
+	SCAN("dkim", DKIM, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
+	    "enforce|shadow", "shadow: sign and record, add no header"),
+	SCAN("dkim", DKIM, "header_canon", CONF_T_ENUM, header_canon, 0, 0,
 	    "simple", 0, 0, "simple|relaxed", "header canonicalization"),
-	SEC("dkim", DKIM, "body_canon", CONF_T_ENUM, body_canon, 0, 0, "simple",
-	    0, 0, "simple|relaxed", "body canonicalization"),
-	SEC("dkim", DKIM, "sign_alg", CONF_T_ENUM, sign_alg, 0, 0, "sha256", 0,
-	    0, "sha1|sha256", "signature hash"),
-	SEC("dkim", DKIM, "auth_only", CONF_T_FLAG, auth_only, 0, 0, "yes", 0, 0,
-	    NULL, "sign only for authenticated senders"),
-	SEC("dkim", DKIM, "sign_networks", CONF_T_NETLIST, sign_networks, 0, 0,
+	SCAN("dkim", DKIM, "body_canon", CONF_T_ENUM, body_canon, 0, 0,
+	    "simple", 0, 0, "simple|relaxed", "body canonicalization"),
+	SCAN("dkim", DKIM, "sign_alg", CONF_T_ENUM, sign_alg, 0, 0, "sha256", 0,
+	    0, "sha1|sha256|ed25519", "signature algorithm: rsa-sha1, "
+	    "rsa-sha256 or ed25519-sha256 (the keys must match)"),
+	SCAN("dkim", DKIM, "auth_only", CONF_T_FLAG, auth_only, 0, 0, "yes", 0,
+	    0, NULL, "sign only for authenticated senders (SASL or "
+	    "our_networks) and sign_networks"),
+	SCAN("dkim", DKIM, "sign_networks", CONF_T_NETLIST, sign_networks, 0, 0,
 	    NULL, 0, 0, NULL, "also sign for these clients"),
-	SEC("dkim", DKIM, "fold_header", CONF_T_FLAG, fold_header, 0, 0, "no",
+	SCAN("dkim", DKIM, "fold_header", CONF_T_FLAG, fold_header, 0, 0, "no",
 	    0, 0, NULL, "fold the DKIM-Signature header"),
 	SEC("dkim", DKIM, "rspamd_sign", CONF_T_FLAG, rspamd_sign, 0, 0, "no", 0,
 	    0, NULL, "ask rspamd to sign mail that was not scanned"),
-	SEC("dkim.domain", DDOM, "key", CONF_T_STRING, key, 0, 0, NULL, 0, 0,
-	    NULL, "private key file, or a key directory for domain \"*\""),
-	SEC("dkim.domain", DDOM, "domain", CONF_T_QSTRING, domain, 0, 0, NULL,
+	SCAN("dkim", DKIM, "sign_headers", CONF_T_STRLIST, sign_headers, 0, 0,
+	    NULL, 0, 0, NULL, "headers signed when present (default: from, "
+	    "sender, reply-to, subject, date, message-id, to, cc, mime and "
+	    "list headers, resent-*, in-reply-to, references)"),
+	SCAN("dkim", DKIM, "oversign_headers", CONF_T_STRLIST, oversign_headers,
+	    0, 0, "from", 0, 0, NULL, "headers signed once more than present, "
+	    "so none can be added after signing"),
+	SCAN("dkim", DKIM, "use_domain", CONF_T_ENUM, use_domain, 0, 0,
+	    "header", 0, 0, "header|envelope", "the domain signed for: the "
+	    "From header's or the envelope sender's"),
+	SCAN("dkim", DKIM, "max_size", CONF_T_SIZE, max_size, 0, 0, "0", 0, 0,
+	    NULL, "larger messages are not signed (0: no limit)"),
+	SCAN("dkim.domain", DDOM, "key", CONF_T_STRING, key, 0, 0, NULL, 0, 0,
+	    NULL, "private key file (PEM or DER), or a key directory with "
+	    "<domain>.<selector>.key files"),
+	SCAN("dkim.domain", DDOM, "domain", CONF_T_QSTRING, domain, 0, 0, NULL,
 	    0, 0, NULL, "sender domain signed with this key; \"*\" = any"),
-	SEC("dkim.domain", DDOM, "selector", CONF_T_QSTRING, selector, 0, 0,
+	SCAN("dkim.domain", DDOM, "selector", CONF_T_QSTRING, selector, 0, 0,
 	    NULL, 0, 0, NULL, "DKIM selector"),
+	SCAN("dkim.domain", DDOM, "sign_subdomains", CONF_T_FLAG,
+	    sign_subdomains, 0, 0, "no", 0, 0, NULL, "also sign for "
+	    "subdomains of domain (as domain, with its key)"),
 
 	/* ---- beanstalk ---- */
-	SEC("beanstalk", BEAN, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0, 0, NULL,
-	    "use this module"),
-	SEC("beanstalk", BEAN, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0, 0,
-	    "enforce|shadow", "shadow: decide and record, change nothing"),
-	SEC("beanstalk", BEAN, "servers", CONF_T_SERVERS, servers, 0, 0, NULL,
-	    0, CONF_PORT_BEANSTALK, NULL, "servers that get message headers"),
-	SEC("beanstalk", BEAN, "copy_server", CONF_T_SERVERS, copy_server, 0, 0,
-	    NULL, 0, CONF_PORT_BEANSTALK, NULL, "server that gets copies"),
-	SEC("beanstalk", BEAN, "spam_server", CONF_T_SERVERS, spam_server, 0, 0,
-	    NULL, 0, CONF_PORT_BEANSTALK, NULL, "server that gets spam"),
-	UPSTREAM("beanstalk", BEAN),
+	SCAN("beanstalk", BEAN, "enable", CONF_T_FLAG, enable, 0, 0, "yes", 0,
+	    0, NULL, "use this module"),
+	SCAN("beanstalk", BEAN, "mode", CONF_T_ENUM, mode, 0, 0, "enforce", 0,
+	    0, "enforce|shadow", "accepted; no effect (the module never "
+	    "changes a message, and sends its jobs in either mode)"),
+	SCAN("beanstalk", BEAN, "servers", CONF_T_SERVERS, servers, 0, 0, NULL,
+	    0, CONF_PORT_BEANSTALK, NULL, "beanstalkd servers that get the "
+	    "headers of every message (send_beanstalk_headers)"),
+	SCAN("beanstalk", BEAN, "copy_server", CONF_T_SERVERS, copy_server, 0,
+	    0, NULL, 0, CONF_PORT_BEANSTALK, NULL, "beanstalkd servers that "
+	    "get whole copies (send_beanstalk_copy)"),
+	SCAN("beanstalk", BEAN, "spam_server", CONF_T_SERVERS, spam_server, 0,
+	    0, NULL, 0, CONF_PORT_BEANSTALK, NULL, "beanstalkd servers that "
+	    "get the mail a spam scanner acted on (send_beanstalk_spam)"),
+	SCAN("beanstalk", BEAN, "connect_timeout", CONF_T_TIME,
+	    connect_timeout, 1, 3600 * S_MS, "1s", 0, 1000, NULL,
+	    "timeout for connecting to a server"),
+	SCAN("beanstalk", BEAN, "error_time", CONF_T_TIME, error_time, 0,
+	    S_DAY, "10s", 0, 1000, NULL,
+	    "window in which a server's errors are counted"),
+	SCAN("beanstalk", BEAN, "dead_time", CONF_T_TIME, dead_time, 0,
+	    7 * S_DAY, "300s", 0, 1000, NULL,
+	    "how long a failed server is left alone before a probe"),
+	SCAN("beanstalk", BEAN, "maxerrors", CONF_T_UINT, maxerrors, 1,
+	    1000000, "10", 0, 0, NULL,
+	    "errors within error_time that mark a server dead"),
+	SCAN("beanstalk", BEAN, "timeout", CONF_T_TIME, timeout, 1,
+	    3600 * S_MS, "5s", 0, 1000, NULL,
+	    "time allowed to send a job and get beanstalkd's answer"),
+	SCAN("beanstalk", BEAN, "tube", CONF_T_QSTRING, tube, 0, 0, "default",
+	    0, 0, NULL, "tube the jobs are put in"),
+	SCAN("beanstalk", BEAN, "max_queue", CONF_T_UINT, max_queue, 1,
+	    1000000, "1000", 0, 0, NULL, "jobs in flight at most (all "
+	    "servers); more are dropped and logged"),
+	SCAN("beanstalk", BEAN, "max_queue_bytes", CONF_T_SIZE,
+	    max_queue_bytes, 1024, 4.0 * 1024 * 1024 * 1024, "64M", 0, 0, NULL,
+	    "job data in flight at most; more is dropped and logged"),
 	SEC("beanstalk", BEAN, "protocol", CONF_T_KEYWORD, protocol, 0, 0, NULL,
 	    0, 0, "tcp|udp", "ignored"),
-	SEC("beanstalk", BEAN, "id_regexp", CONF_T_REGEX, id_regexp, 0, 0, NULL,
-	    0, 0, NULL, "In-Reply-To values whose whole message is sent"),
-	SEC("beanstalk", BEAN, "lifetime", CONF_T_TIME, lifetime, 1000,
-	    365 * S_DAY, "172800s", 0, 1000, NULL, "job time-to-run"),
-	SEC("beanstalk", BEAN, "copy_probability", CONF_T_PERCENT,
+	SCAN("beanstalk", BEAN, "id_regexp", CONF_T_REGEX, id_regexp, 0, 0,
+	    NULL, 0, 0, NULL, "messages whose In-Reply-To matches go whole "
+	    "(not only their headers) to servers"),
+	SCAN("beanstalk", BEAN, "lifetime", CONF_T_TIME, lifetime, 1000,
+	    365 * S_DAY, "172800s", 0, 1000, NULL,
+	    "the jobs' time-to-run (TTR, whole seconds)"),
+	SCAN("beanstalk", BEAN, "copy_probability", CONF_T_PERCENT,
 	    copy_probability, 0, 100, "100", 0, 0, NULL,
 	    "percentage of messages copied (a value <= 1 is a fraction)"),
-	SEC("beanstalk", BEAN, "send_beanstalk_headers", CONF_T_FLAG,
+	SCAN("beanstalk", BEAN, "send_beanstalk_headers", CONF_T_FLAG,
 	    send_beanstalk_headers, 0, 0, "no", 0, 0, NULL,
-	    "send headers to servers"),
-	SEC("beanstalk", BEAN, "send_beanstalk_copy", CONF_T_FLAG,
+	    "send the headers of every message to servers"),
+	SCAN("beanstalk", BEAN, "send_beanstalk_copy", CONF_T_FLAG,
 	    send_beanstalk_copy, 0, 0, "no", 0, 0, NULL,
 	    "send copies to copy_server"),
-	SEC("beanstalk", BEAN, "send_beanstalk_spam", CONF_T_FLAG,
+	SCAN("beanstalk", BEAN, "send_beanstalk_spam", CONF_T_FLAG,
 	    send_beanstalk_spam, 0, 0, "no", 0, 0, NULL,
 	    "send spam to spam_server"),
 	SEC("beanstalk", BEAN, "send_beanstalk_spam_extra_diff", CONF_T_FLAG,
@@ -543,7 +637,7 @@ static const struct conf_directive conf_table[] = {
 
 static const char *const conf_section_names[] = {
 	"clamav", "spamd", "rspamd", "spamassassin", "redis", "memcached", "greylisting", "limits",
-	"dkim", "rule", "beanstalk", NULL,
+	"dkim", "rule", "beanstalk", "dns", "spf", NULL,
 };
 
 static const char *const conf_rule_words[] = {
@@ -713,6 +807,10 @@ conf_section_base(struct rmilter_config *c, const char *sec)
 		return &s->dkim;
 	if (strcmp(sec, "beanstalk") == 0)
 		return &s->beanstalk;
+	if (strcmp(sec, "dns") == 0)
+		return &s->dns;
+	if (strcmp(sec, "spf") == 0)
+		return &s->spf;
 	return NULL;
 }
 
@@ -1408,11 +1506,22 @@ conf_apply_dkim_domain(struct conf_apply *a, const struct conf_node *blk)
 	dom = &dk->domains[dk->ndomains++];
 	memset(dom, 0, sizeof(*dom));
 	dom->line = blk->line;
+	dom->file = xstrdup(blk->file != NULL ? blk->file : "config");
+	conf_apply_defaults(a, "dkim.domain", dom);
 	conf_apply_block(a, blk, "dkim.domain", dom);
 	if (dom->key == NULL || dom->domain == NULL || dom->selector == NULL)
 		conf_err(a, blk, 0, NULL, "dkim domain section needs 'key', "
 		    "'domain' and 'selector' (missing '%s')", dom->key == NULL ?
 		    "key" : dom->domain == NULL ? "domain" : "selector");
+}
+
+/* Where the beanstalk { } section is, for the module's load-time checks. */
+static void
+conf_beanstalk_where(struct conf_beanstalk *b, const struct conf_node *n)
+{
+	free(b->file);
+	b->file = xstrdup(n->file != NULL ? n->file : "config");
+	b->line = n->line;
 }
 
 static void
@@ -1433,7 +1542,6 @@ conf_apply_block(struct conf_apply *a, const struct conf_node *blk,
 
 			if (strcmp(sec, "dkim") == 0 &&
 			    strcmp(n->name, "domain") == 0) {
-				conf_notice(a, "dkim.domain", n->file, n->line);
 				conf_apply_dkim_domain(a, n);
 				continue;
 			}
@@ -1461,6 +1569,8 @@ conf_apply_block(struct conf_apply *a, const struct conf_node *blk,
 				if (strcmp(n->name, "redis") == 0 ||
 				    strcmp(n->name, "memcached") == 0)
 					a->c->use_redis = true;
+				if (strcmp(n->name, "beanstalk") == 0)
+					conf_beanstalk_where(sb, n);
 				continue;
 			}
 			if (conf_lookup("", n->name) != NULL) {
@@ -1804,9 +1914,13 @@ conf_schema_free(struct rmilter_config *c)
 		if (strcmp(*sec, "memcached") != 0 &&
 		    conf_section_base(c, *sec) != NULL)
 			conf_free_section(*sec, conf_section_base(c, *sec));
-	for (i = 0; i < s->dkim.ndomains; i++)
+	for (i = 0; i < s->dkim.ndomains; i++) {
 		conf_free_section("dkim.domain", &s->dkim.domains[i]);
+		free(s->dkim.domains[i].file);
+	}
 	free(s->dkim.domains);
+	dkim_keyset_free(s->dkim.keys);
+	free(s->beanstalk.file);
 	for (i = 0; i < s->nrules; i++) {
 		struct conf_rule *r = &s->rules[i];
 

@@ -213,14 +213,22 @@ struct conf_limits {
 };
 
 enum conf_dkim_canon { CONF_DKIM_SIMPLE = 0, CONF_DKIM_RELAXED };
-enum conf_dkim_alg { CONF_DKIM_SHA1 = 0, CONF_DKIM_SHA256 };
+enum conf_dkim_alg { CONF_DKIM_SHA1 = 0, CONF_DKIM_SHA256, CONF_DKIM_ED25519 };
+/* whose domain is signed: the From header's (DMARC alignment) or the
+ * envelope sender's (rmilter 1.6) */
+enum conf_dkim_use_domain { CONF_DKIM_USE_HEADER = 0, CONF_DKIM_USE_ENVELOPE };
 
 struct conf_dkim_domain {
-	char *key;		/* key file, or a key directory for domain "*" */
+	char *key;		/* key file, or a key directory (DIR/<domain>.
+				 * <selector>.key) */
 	char *domain;		/* "*" = any */
 	char *selector;
+	bool sign_subdomains;	/* no: a named domain matches only itself */
 	unsigned line;		/* line of the domain {} section */
+	char *file;		/* ... and its file (owned) */
 };
+
+struct dkim_keyset;		/* dkim_keys.h: loaded by the config check */
 
 struct conf_dkim {
 	bool present;
@@ -235,6 +243,13 @@ struct conf_dkim {
 	struct conf_netlist sign_networks;
 	bool fold_header;		/* no */
 	bool rspamd_sign;		/* no */
+	struct conf_strlist sign_headers;	/* headers signed (if present) */
+	struct conf_strlist oversign_headers;	/* signed once more: from */
+	int use_domain;			/* enum conf_dkim_use_domain, header */
+	uint64_t max_size;		/* bytes; 0 = no limit */
+	/* the keys and the libopendkim handle of this config generation:
+	 * made by dkim_keys_check_config(), freed with the config */
+	struct dkim_keyset *keys;
 };
 
 enum conf_rule_action {
@@ -273,25 +288,64 @@ struct conf_rule {
 	unsigned line;
 };
 
+/* beanstalk { }: message headers and copies put as beanstalkd jobs (fire
+ * and forget: mod_beanstalk.c, beanstalk_queue.c). */
 struct conf_beanstalk {
 	bool present;
 	bool enable;			/* yes */
-	int mode;			/* enum conf_mode, enforce */
-	struct conf_serverlist servers;	/* default port 11300 */
+	int mode;			/* enum conf_mode, enforce (no effect) */
+	struct conf_serverlist servers;	/* headers; default port 11300 */
 	struct conf_serverlist copy_server;
 	struct conf_serverlist spam_server;
 	uint64_t connect_timeout;	/* 1s */
 	uint64_t error_time;		/* 10s */
 	uint64_t dead_time;		/* 300s */
 	unsigned maxerrors;		/* 10 */
-	char *protocol;
-	struct conf_regex id_regexp;
-	uint64_t lifetime;		/* 172800s */
+	char *protocol;			/* ignored (tcp|udp) */
+	struct conf_regex id_regexp;	/* In-Reply-To: whole message */
+	uint64_t lifetime;		/* 172800s: the jobs' TTR */
 	double copy_probability;	/* percent, 100 */
-	bool send_beanstalk_headers;
-	bool send_beanstalk_copy;
-	bool send_beanstalk_spam;
-	bool send_beanstalk_spam_extra_diff;
+	bool send_beanstalk_headers;	/* no */
+	bool send_beanstalk_copy;	/* no */
+	bool send_beanstalk_spam;	/* no */
+	bool send_beanstalk_spam_extra_diff;	/* not implemented */
+	char *tube;			/* "default" */
+	uint64_t timeout;		/* 5s: send a job, get the answer */
+	unsigned max_queue;		/* 1000 jobs in flight (all pools) */
+	uint64_t max_queue_bytes;	/* 64M of job data in flight */
+	unsigned line;			/* of the (last) beanstalk { } */
+	char *file;			/* ... and its file (owned) */
+};
+
+/* dns { }: the resolver of the spf module (c-ares, dns_client.c). */
+struct conf_dns {
+	bool present;
+	struct conf_serverlist nameserver;	/* ip[:port]; empty: resolv.conf */
+	uint64_t timeout;		/* 2s: per try */
+	unsigned attempts;		/* 2 */
+	unsigned cache_size;		/* 4096 answers; 0 = no cache */
+};
+
+/* What the spf module does with a result (spf { *_action }). */
+enum conf_spf_action { CONF_SPF_REJECT = 0, CONF_SPF_TEMPFAIL, CONF_SPF_PASS };
+enum conf_spf_header {
+	CONF_SPF_HDR_RECEIVED = 0, CONF_SPF_HDR_AR, CONF_SPF_HDR_BOTH,
+	CONF_SPF_HDR_NONE
+};
+
+/* spf { }: how mail of the global spf_domains is checked. */
+struct conf_spf {
+	bool present;
+	bool enable;			/* yes */
+	int mode;			/* enum conf_mode, enforce */
+	int fail_action;		/* enum conf_spf_action, reject */
+	int softfail_action;		/* pass */
+	int temperror_action;		/* pass */
+	int permerror_action;		/* pass */
+	int header;			/* enum conf_spf_header, received-spf */
+	char *authserv_id;		/* NULL: the MTA's j macro, else hostname */
+	uint64_t timeout;		/* 10s: the whole check */
+	char *explanation;		/* default explanation (SPF macros) */
 };
 
 struct conf_sections {
@@ -309,6 +363,8 @@ struct conf_sections {
 	 * does not match matches no body condition */
 	pcre2_code *body_prefilter;
 	struct conf_beanstalk beanstalk;
+	struct conf_dns dns;
+	struct conf_spf spf;
 };
 
 #endif

@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "beanstalk.h"
 #include "conf.h"
 #include "daemon.h"
 #include "store.h"
@@ -387,6 +388,7 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	static event_callback_fn cbs[4] = { on_sighup, on_sigterm, on_sigterm,
 	    on_sigusr1 };
 	struct rmilter_config *c;
+	sigset_t held;
 	char err[512];
 	int i, rc = 1;
 
@@ -403,6 +405,13 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	c->generation = D.generation = 1;
 	D.conf = c;
 	store_mem_configure(c->store_memory_limit);
+	/* From the moment the socket exists a test or an init script may
+	 * signal us: hold the signals until the loop's handlers are in place
+	 * (a SIGHUP in between would otherwise kill the process). */
+	sigemptyset(&held);
+	for (i = 0; i < 4; i++)
+		sigaddset(&held, sigs[i]);
+	sigprocmask(SIG_BLOCK, &held, NULL);
 	D.own_socket = !listen_is_systemd();
 	if (listen_is_systemd() && c->bind.kind != CONF_LISTEN_FD)
 		log_notice("systemd socket activation: using fd 3 instead of "
@@ -443,6 +452,7 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 		D.ev_sig[i] = evsignal_new(D.base, sigs[i], cbs[i], NULL);
 		event_add(D.ev_sig[i], NULL);
 	}
+	sigprocmask(SIG_UNBLOCK, &held, NULL);
 	log_notice("rmilter %s started: listening on %s (%s), "
 	    "max_connections=%u, configuration %s generation %u",
 	    RMILTER_VERSION, c->bind.text ? c->bind.text : "?",
@@ -477,6 +487,8 @@ out:
 		event_free(D.ev_accept_retry);
 	if (D.ev_shutdown != NULL)
 		event_free(D.ev_shutdown);
+	/* beanstalk jobs in flight: a short grace, then dropped */
+	beanstalk_queue_shutdown();
 	/* the config's upstream connections are events of the base */
 	conf_unref(D.conf);
 	D.conf = NULL;

@@ -261,6 +261,8 @@ rsp_verdict(struct module_ctx *ctx, const struct rspamd_result *r,
 
 	module_set_score(ctx, r->score);
 	module_set_server(ctx, server);
+	if (r->action != RSPAMD_NO_ACTION)
+		ctx->s->msg.pipe->spam = true;	/* for beanstalk */
 	switch (r->action) {
 	case RSPAMD_REJECT:
 		if (sd->spamd_never_reject) {

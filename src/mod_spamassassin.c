@@ -241,6 +241,8 @@ sa_verdict(struct module_ctx *ctx, const struct spamd_reply *r)
 	spam = r->is_spam || r->score >= r->threshold;
 	kill = v.sa->spam_kill_level != 0 ? r->score >= v.sa->spam_kill_level :
 	    r->is_spam;
+	if (spam || kill)
+		ctx->s->msg.pipe->spam = true;	/* for beanstalk */
 	if (r->score >= v.sa->spam_tag_level)
 		sa_info_headers(ctx, &v, r, spam);
 	if (kill && !v.never_reject) {

@@ -41,6 +41,9 @@ enum module_rc { MODULE_DONE = 0, MODULE_PENDING };
 					 * unless strict_auth = yes */
 #define MODULE_F_SKIP_REPLY	0x04	/* skipped for replies to mail of
 					 * local senders (reply_whitelist) */
+#define MODULE_F_AFTER_ACCEPT	0x08	/* still runs when another module
+					 * accepted the message (dkim signs
+					 * accepted mail) */
 
 /* What a stage hands to the modules (fields by stage). */
 struct module_event {

@@ -14,8 +14,11 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "beanstalk.h"
 #include "conf.h"
 #include "conf_sections.h"
+#include "dkim_keys.h"
+#include "dns_client.h"
 #include "log.h"
 #include "milter_session.h"
 #include "pipeline.h"
@@ -120,12 +123,18 @@ pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 	size_t i;
 
 	for (i = 0; i < conf->module_order.n; i++) {
+		size_t len, k;
+
 		if (module_by_name(conf->module_order.v[i]) != NULL)
 			continue;
-		snprintf(msg, sizeof(msg), "module_order: unknown module "
-		    "'%.64s' (modules: rules, replies, clamav, rspamd, "
-		    "spamassassin, greylisting, limits, test_policy)",
+		len = (size_t)snprintf(msg, sizeof(msg), "module_order: "
+		    "unknown module '%.64s' (modules:",
 		    conf->module_order.v[i]);
+		for (k = 0; k < NALL && len < sizeof(msg); k++)
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len,
+			    "%s %s", k ? "," : "", all_modules[k]->name);
+		if (len < sizeof(msg))
+			snprintf(msg + len, sizeof(msg) - len, ")");
 		diag_error(d, conf, msg);
 	}
 	if (conf->tempdir != NULL && (stat(conf->tempdir, &st) < 0 ||
@@ -135,7 +144,10 @@ pipeline_check_config(const struct rmilter_config *conf, struct conf_diag *d)
 		diag_error(d, conf, msg);
 	}
 	scan_check_config(conf, d);
+	dkim_keys_check_config(conf, d);
 	redis_check_hosts(conf, d);
+	beanstalk_check_config(conf, d);
+	dns_check_config(conf, d);
 }
 
 struct rmilter_config *
@@ -706,7 +718,8 @@ module_applies(struct milter_session *s, unsigned i, enum policy_stage st)
 
 	if (!(s->pipe.stages[i] & STAGE_BIT(st)) || r->skipped)
 		return false;
-	if (p->accepted && (int)i != p->decided_by) {
+	if (p->accepted && (int)i != p->decided_by &&
+	    !(m->flags & MODULE_F_AFTER_ACCEPT)) {
 		snprintf(r->why, sizeof(r->why), "message accepted");
 		r->skipped = !r->ran;
 		return false;

@@ -49,6 +49,8 @@ struct pipeline_msg {
 	bool oversize;
 	bool reply_whitelisted;		/* a reply to local mail (replies) */
 	bool greylist_wanted;		/* a scanner asks for greylisting */
+	bool spam;			/* a spam scanner gave an action other
+					 * than "no action" (beanstalk) */
 	struct spool *spool;		/* when a module reads the message */
 	bool spool_failed;
 	char *reply_sent;		/* the reply of the message verdict */

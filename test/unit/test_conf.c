@@ -1083,7 +1083,7 @@ test_include(void)
 	put("conf.d/10-first.conf", "user = first\nspf_domains += b.example\n");
 	put("conf.d/20-second.conf", "user = second\n.include ../sub/nested.inc\n");
 	put("sub/nested.inc", "group = nested\n");
-	put("sub/spamd.inc", "connect_timeout = 7s;\n");
+	put("sub/spamd.inc", "connect_timeout = 7s;\nprotocol = tcp;\n");
 	c = load_file("main.conf");
 	TT_CHECK(c != NULL);
 	if (c != NULL) {
@@ -1093,8 +1093,8 @@ test_include(void)
 		TT_CHECK_INT(c->sections->beanstalk.connect_timeout, ==, 7000);
 		TT_CHECK(strstr(c->path, "main.conf") != NULL);
 	}
-	TT_CHECK(has_in("sub/spamd.inc", CONF_DIAG_NOTICE, 1,
-	    "'beanstalk.connect_timeout'"));
+	TT_CHECK(has_in("sub/spamd.inc", CONF_DIAG_NOTICE, 2,
+	    "'beanstalk.protocol'"));
 	conf_unref(c);
 
 	/* errors carry the included file's name and line */
