@@ -47,19 +47,6 @@ conf_regex_jit(pcre2_code *code)
 #define SEC(sec, st, name, type, field, min, max, def, flags, unit, ch, help) \
 	{ sec, name, type, offsetof(st, field), min, max, def,		\
 	    (flags) | NI, unit, ch, help }
-#define UPSTREAM(sec, st)						\
-	SEC(sec, st, "connect_timeout", CONF_T_TIME, connect_timeout,	\
-	    1, 3600 * S_MS, "1s", 0, 1000, NULL,			\
-	    "timeout for connecting to a server"),			\
-	SEC(sec, st, "error_time", CONF_T_TIME, error_time, 0,		\
-	    S_DAY, "10s", 0, 1000, NULL,				\
-	    "window in which a server's errors are counted"),		\
-	SEC(sec, st, "dead_time", CONF_T_TIME, dead_time, 0, 7 * S_DAY,	\
-	    "300s", 0, 1000, NULL,					\
-	    "how long a failed server is left alone"),			\
-	SEC(sec, st, "maxerrors", CONF_T_UINT, maxerrors, 1, 1000000,	\
-	    "10", 0, 0, NULL,						\
-	    "errors within error_time that mark a server dead")
 
 /* scanner sections (implemented: no notice) */
 #define SCAN(sec, st, name, type, field, min, max, def, flags, unit, ch, help) \

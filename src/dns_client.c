@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "dns_client.h"
 #include "log.h"
+#include "upstream.h"
 #include "xmalloc.h"
 
 struct dns_sock {
@@ -159,15 +160,6 @@ client_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 
 /* ---- the answer cache ------------------------------------------------------------- */
 
-static uint64_t
-cache_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 cache_key(const char *name, int type, char *key, size_t len)
 {
@@ -222,7 +214,7 @@ cache_find(struct dns_client *c, const char *key)
 	for (e = c->buckets[cache_hash(key)]; e != NULL; e = e->hnext)
 		if (strcmp(e->key, key) == 0)
 			break;
-	if (e != NULL && e->expires <= cache_now_ms()) {
+	if (e != NULL && e->expires <= upstream_now()) {
 		cache_remove(c, e);
 		e = NULL;
 	}
@@ -245,7 +237,7 @@ cache_store(struct dns_client *c, const char *key, const struct dns_answer *a)
 	e = xcalloc(1, sizeof(*e));
 	e->key = xstrdup(key);
 	dns_answer_copy(&e->ans, a);
-	e->expires = cache_now_ms() + (uint64_t)ttl * 1000;
+	e->expires = upstream_now() + (uint64_t)ttl * 1000;
 	h = cache_hash(key);
 	e->hnext = c->buckets[h];
 	c->buckets[h] = e;

@@ -9,42 +9,11 @@
 #include <string.h>
 
 #include "beanstalk_proto.h"
+#include "split_feed.h"
 
 #define EXCHANGES_MAX	64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t
-rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static size_t
-piece(uint32_t *seed, size_t rest)
-{
-	uint32_t x = rnd(seed);
-	size_t m = rest < 32 ? rest : 32;
-
-	if ((x & 3) == 0)
-		return rest;
-	return 1 + (x >> 2) % m;
-}
-
-static void
-check_printable(const char *s, size_t size)
-{
-	size_t k;
-
-	for (k = 0; k < size && s[k] != '\0'; k++)
-		if (s[k] < ' ' || s[k] > '~')
-			abort();
-	if (k == size || k == 0)
-		abort();	/* not NUL-terminated, or empty */
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -59,7 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	seed = 0x9e3779b9u ^ ((uint32_t)data[0] << 8) ^ data[0];
+	seed = fuzz_seed(data[0]);
 	tube = (data[0] & 1) ? "milter-jobs" : NULL;
 	data++;
 	size--;
@@ -67,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		beanstalk_reply_init(&r, tube);
 		rc = BEANSTALK_MORE;
 		while (off < size && rc == BEANSTALK_MORE) {
-			n = piece(&seed, size - off);
+			n = fuzz_piece(&seed, size - off);
 			rc = beanstalk_reply_feed(&r, data + off, n, &used);
 			if (used > n || (rc == BEANSTALK_MORE && used != n))
 				abort();
@@ -77,13 +46,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rc = beanstalk_reply_eof(&r);
 		if (rc == BEANSTALK_DONE) {
 			if (r.status != BEANSTALK_INSERTED)
-				check_printable(r.error, sizeof(r.error));
+				fuzz_check_printable(r.error, sizeof(r.error), 1);
 			if (r.failed_use && tube == NULL)
 				abort();
 			if (strcmp(beanstalk_status_name(r.status), "?") == 0)
 				abort();
 		} else if (rc == BEANSTALK_ERROR) {
-			check_printable(r.error, sizeof(r.error));
+			fuzz_check_printable(r.error, sizeof(r.error), 1);
 		} else {
 			abort();
 		}

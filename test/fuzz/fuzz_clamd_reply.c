@@ -7,42 +7,11 @@
 #include <string.h>
 
 #include "clamd_proto.h"
+#include "split_feed.h"
 
 #define REPLIES_MAX	64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t
-rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static size_t
-piece(uint32_t *seed, size_t rest)
-{
-	uint32_t x = rnd(seed);
-	size_t m = rest < 32 ? rest : 32;
-
-	if ((x & 3) == 0)
-		return rest;
-	return 1 + (x >> 2) % m;
-}
-
-static void
-check_printable(const char *s, size_t size)
-{
-	size_t k;
-
-	for (k = 0; k < size && s[k] != '\0'; k++)
-		if (s[k] < ' ' || s[k] > '~')
-			abort();
-	if (k == size)
-		abort();	/* not NUL-terminated */
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -56,14 +25,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	seed = 0x9e3779b9u ^ ((uint32_t)data[0] << 8) ^ data[0];
+	seed = fuzz_seed(data[0]);
 	data++;
 	size--;
 	for (replies = 0; replies < REPLIES_MAX; replies++) {
 		clamd_reply_init(&r);
 		rc = CLAMD_MORE;
 		while (off < size && rc == CLAMD_MORE) {
-			n = piece(&seed, size - off);
+			n = fuzz_piece(&seed, size - off);
 			rc = clamd_reply_feed(&r, data + off, n, &used);
 			if (used > n || (rc == CLAMD_MORE && used != n))
 				abort();
@@ -73,11 +42,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rc = clamd_reply_eof(&r);
 		if (rc == CLAMD_DONE) {
 			if (r.status == CLAMD_VIRUS)
-				check_printable(r.virus, sizeof(r.virus));
+				fuzz_check_printable(r.virus, sizeof(r.virus), 0);
 			if (r.status == CLAMD_VIRUS && r.virus[0] == '\0')
 				abort();
 			if (r.status == CLAMD_FAILED)
-				check_printable(r.error, sizeof(r.error));
+				fuzz_check_printable(r.error, sizeof(r.error), 0);
 		} else if (rc != CLAMD_ERROR || r.error[0] == '\0') {
 			abort();
 		}

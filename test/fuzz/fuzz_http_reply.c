@@ -8,32 +8,11 @@
 #include <string.h>
 
 #include "http_reply.h"
+#include "split_feed.h"
 
 #define REPLIES_MAX	64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* xorshift32 */
-static uint32_t
-rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-/* The next piece: the rest, or 1..32 bytes. */
-static size_t
-piece(uint32_t *seed, size_t rest)
-{
-	uint32_t x = rnd(seed);
-	size_t m = rest < 32 ? rest : 32;
-
-	if ((x & 3) == 0)
-		return rest;
-	return 1 + (x >> 2) % m;
-}
 
 static void
 check_request(const uint8_t *data, size_t size)
@@ -74,7 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	seed = 0x9e3779b9u ^ ((uint32_t)data[0] << 8) ^ data[0];
+	seed = fuzz_seed(data[0]);
 	max_body = (data[0] & 0x80) ? 64 : 0;
 	data++;
 	size--;
@@ -82,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		http_reply_init(&r, max_body);
 		rc = HTTP_MORE;
 		while (off < size && rc == HTTP_MORE) {
-			n = piece(&seed, size - off);
+			n = fuzz_piece(&seed, size - off);
 			rc = http_reply_feed(&r, data + off, n, &used);
 			if (used > n || (rc == HTTP_MORE && used != n))
 				abort();

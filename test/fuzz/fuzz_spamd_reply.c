@@ -8,28 +8,9 @@
 #include <string.h>
 
 #include "spamd_proto.h"
+#include "split_feed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t
-rnd(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static size_t
-piece(uint32_t *seed, size_t rest)
-{
-	uint32_t x = rnd(seed);
-	size_t m = rest < 32 ? rest : 32;
-
-	if ((x & 3) == 0)
-		return rest;
-	return 1 + (x >> 2) % m;
-}
 
 static void
 check_request(const uint8_t *data, size_t size)
@@ -64,12 +45,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	seed = 0x9e3779b9u ^ ((uint32_t)data[0] << 8) ^ data[0];
+	seed = fuzz_seed(data[0]);
 	spamd_reply_init(&r, (data[0] & 0x80) ? 64 : 0);
 	data++;
 	size--;
 	while (off < size && rc == SPAMD_MORE) {
-		n = piece(&seed, size - off);
+		n = fuzz_piece(&seed, size - off);
 		rc = spamd_reply_feed(&r, data + off, n, &used);
 		if (used > n || (rc == SPAMD_MORE && used != n))
 			abort();

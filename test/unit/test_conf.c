@@ -953,6 +953,55 @@ test_notices(void)
 }
 
 static void
+test_dns_spf(void)
+{
+	struct rmilter_config *c = load_ok(
+	    "spf_domains = example.com, *\n"
+	    "dns {\n nameserver = 127.0.0.1:5353, [::1];\n timeout = 500ms;\n"
+	    " attempts = 3;\n cache_size = 0;\n}\n"
+	    "spf {\n fail_action = tempfail;\n temperror_action = tempfail;\n"
+	    " header = both;\n authserv_id = mx.example.com;\n}\n");
+
+	TT_CHECK_INT(count(CONF_DIAG_NOTICE), ==, 0);
+	if (c != NULL) {
+		const struct conf_dns *d = &c->sections->dns;
+		const struct conf_spf *p = &c->sections->spf;
+
+		TT_CHECK_INT(c->spf_domains.n, ==, 2);
+		TT_CHECK_INT(d->nameserver.n, ==, 2);
+		if (d->nameserver.n == 2) {
+			TT_CHECK_INT(d->nameserver.v[0].port, ==, 5353);
+			TT_CHECK_INT(d->nameserver.v[1].port, ==, 53);
+		}
+		TT_CHECK_INT(d->timeout, ==, 500);
+		TT_CHECK_INT(d->attempts, ==, 3);
+		TT_CHECK_INT(d->cache_size, ==, 0);
+		TT_CHECK_INT(p->fail_action, ==, CONF_SPF_TEMPFAIL);
+		TT_CHECK_INT(p->temperror_action, ==, CONF_SPF_TEMPFAIL);
+		TT_CHECK_INT(p->softfail_action, ==, CONF_SPF_PASS);
+		TT_CHECK_INT(p->permerror_action, ==, CONF_SPF_PASS);
+		TT_CHECK_INT(p->header, ==, CONF_SPF_HDR_BOTH);
+		TT_CHECK_STR(p->authserv_id, "mx.example.com");
+	}
+	conf_unref(c);
+	/* defaults */
+	c = load_ok("spf_domains = example.com\n");
+	if (c != NULL) {
+		TT_CHECK_INT(c->sections->spf.fail_action, ==, CONF_SPF_REJECT);
+		TT_CHECK_INT(c->sections->spf.header, ==,
+		    CONF_SPF_HDR_RECEIVED);
+		TT_CHECK_INT(c->sections->dns.nameserver.n, ==, 0);
+		TT_CHECK_INT(c->sections->dns.attempts, ==, 2);
+	}
+	conf_unref(c);
+	expect_error("spf {\n fail_action = maybe;\n}\n", 2,
+	    "'spf.fail_action'");
+	expect_error("dns {\n\n attempts = 0;\n}\n", 3,
+	    "'dns.attempts': 0 is out of range");
+	expect_error("spf { header = x-spf; }\n", 1, "'spf.header'");
+}
+
+static void
 test_aliases(void)
 {
 	struct rmilter_config *c = load_ok(
@@ -1284,6 +1333,7 @@ TT_MAIN(
 	{ "conf/syntax", test_syntax },
 	{ "conf/notices", test_notices },
 	{ "conf/aliases", test_aliases },
+	{ "conf/dns_spf", test_dns_spf },
 	{ "conf/diag_format", test_diag_format },
 	{ "conf/refcount", test_refcount },
 	{ "conf/include", test_include },
