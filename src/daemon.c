@@ -18,7 +18,9 @@
 
 #include "beanstalk.h"
 #include "conf.h"
+#include "conf_sections.h"
 #include "daemon.h"
+#include "dns_client.h"
 #include "store.h"
 #include "upstream.h"
 #include "daemon_main.h"
@@ -227,6 +229,19 @@ str_differs(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
+/* What follows the config outside the generation: the memory store's
+ * bound and the resolver of upstream host names (the dns section). */
+static void
+daemon_subsystems_configure(const struct rmilter_config *c)
+{
+	char servers[1024];
+
+	store_mem_configure(c->store_memory_limit);
+	dns_servers_csv(&c->sections->dns, servers, sizeof(servers));
+	upstream_resolver_configure(servers, c->sections->dns.timeout,
+	    c->sections->dns.attempts);
+}
+
 static void
 on_sighup(evutil_socket_t sig, short what, void *arg)
 {
@@ -249,7 +264,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 		log_warning("keeping the previous log target");
 	conf_unref(D.conf);
 	D.conf = c;
-	store_mem_configure(c->store_memory_limit);
+	daemon_subsystems_configure(c);
 	log_notice("configuration generation %u loaded; open sessions finish "
 	    "on the one they started with", D.generation);
 }
@@ -404,7 +419,7 @@ daemon_run(const char *conf_path, bool foreground, bool debug)
 	}
 	c->generation = D.generation = 1;
 	D.conf = c;
-	store_mem_configure(c->store_memory_limit);
+	daemon_subsystems_configure(c);
 	/* From the moment the socket exists a test or an init script may
 	 * signal us: hold the signals until the loop's handlers are in place
 	 * (a SIGHUP in between would otherwise kill the process). */

@@ -448,9 +448,8 @@ client_destroy(struct dns_client *c)
 	free(c);
 }
 
-/* "ip:port,[ipv6]:port" of the dns section, or "" (resolv.conf). */
-static void
-client_servers_csv(const struct conf_dns *d, char *buf, size_t len)
+void
+dns_servers_csv(const struct conf_dns *d, char *buf, size_t len)
 {
 	size_t i, off = 0;
 
@@ -481,7 +480,7 @@ dns_client_get(const struct rmilter_config *conf)
 		return c->dns;
 	if (c->dns_failed || daemon_base() == NULL)
 		return NULL;
-	client_servers_csv(d, servers, sizeof(servers));
+	dns_servers_csv(d, servers, sizeof(servers));
 	c->dns = dns_client_new(daemon_base(), servers,
 	    (unsigned)d->timeout, d->attempts, d->cache_size, err, sizeof(err));
 	if (c->dns == NULL) {

@@ -51,6 +51,11 @@ void dns_query_cancel(struct dns_query *q);
 /* Queries in flight (sent, answer not delivered yet). */
 unsigned dns_client_inflight(const struct dns_client *c);
 
+/* "ip:port,[ipv6]:port" of the dns section D into BUF, or "" when it names
+ * none (then /etc/resolv.conf is used). */
+struct conf_dns;
+void dns_servers_csv(const struct conf_dns *d, char *buf, size_t len);
+
 /* Config test: the dns section's nameservers must be IP addresses. */
 void dns_check_config(const struct rmilter_config *conf,
     struct conf_diag *diag);

@@ -170,6 +170,13 @@ void upstream_request_cancel(struct upstream_req *req);
 /* Open upstream sockets (for tests: an fd-leak check). */
 unsigned upstream_conns_open(void);
 
+/* The resolver of upstream host names follows the dns section: SERVERS
+ * "ip:port,[ipv6]:port" ("" or NULL: /etc/resolv.conf), per-try
+ * TIMEOUT_MS and ATTEMPTS.  Called at start and on every reload; lookups
+ * in flight move to the new servers. */
+void upstream_resolver_configure(const char *servers, uint64_t timeout_ms,
+    unsigned attempts);
+
 /* Frees the resolver (shutdown). */
 void upstream_shutdown(void);
 

@@ -87,6 +87,12 @@ struct upstream_req {
 
 static unsigned conns_open;
 static struct evdns_base *dns_base;
+/* what upstream_resolver_configure() was last given */
+static struct {
+	char servers[1024];	/* "" = /etc/resolv.conf */
+	uint64_t timeout_ms;
+	unsigned attempts;
+} resolver = { "", 0, 0 };
 
 static void req_attempt(struct upstream_req *req);
 static void req_fail_attempt(struct upstream_req *req, bool count,
@@ -165,6 +171,54 @@ upstream_server_release(struct upstream_server *srv)
 		conn_close(c);
 	}
 	srv->nidle = 0;
+}
+
+/* Points DNS_BASE at the configured nameservers (or resolv.conf's) and
+ * sets its timeout and attempts. */
+static void
+resolver_apply(void)
+{
+	char list[sizeof(resolver.servers)], *tok, *save = NULL, v[32];
+
+	if (resolver.servers[0] != '\0') {
+		memcpy(list, resolver.servers, sizeof(list));
+		for (tok = strtok_r(list, ",", &save); tok != NULL;
+		    tok = strtok_r(NULL, ",", &save))
+			if (evdns_base_nameserver_ip_add(dns_base, tok) != 0)
+				log_warning("upstream resolver: cannot use "
+				    "nameserver %s", tok);
+	} else if (evdns_base_resolv_conf_parse(dns_base,
+	    DNS_OPTION_NAMESERVERS, "/etc/resolv.conf") != 0) {
+		log_warning("upstream resolver: no nameserver in "
+		    "/etc/resolv.conf");
+	}
+	if (resolver.timeout_ms > 0) {
+		snprintf(v, sizeof(v), "%.3f", resolver.timeout_ms / 1000.0);
+		(void)evdns_base_set_option(dns_base, "timeout:", v);
+	}
+	if (resolver.attempts > 0) {
+		snprintf(v, sizeof(v), "%u", resolver.attempts);
+		(void)evdns_base_set_option(dns_base, "attempts:", v);
+	}
+}
+
+void
+upstream_resolver_configure(const char *servers, uint64_t timeout_ms,
+    unsigned attempts)
+{
+	if (servers == NULL)
+		servers = "";
+	if (strcmp(servers, resolver.servers) == 0 &&
+	    timeout_ms == resolver.timeout_ms && attempts == resolver.attempts)
+		return;
+	snprintf(resolver.servers, sizeof(resolver.servers), "%s", servers);
+	resolver.timeout_ms = timeout_ms;
+	resolver.attempts = attempts;
+	if (dns_base == NULL)
+		return;		/* applied when it is made */
+	evdns_base_clear_nameservers_and_suspend(dns_base);
+	resolver_apply();
+	evdns_base_resume(dns_base);
 }
 
 void
@@ -752,10 +806,10 @@ resolve(struct upstream_req *req)
 		srv->resolved_at = 0;
 		return true;
 	}
-	if (dns_base == NULL)
-		dns_base = evdns_base_new(daemon_base(),
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (dns_base == NULL &&
+	    (dns_base = evdns_base_new(daemon_base(),
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE)) != NULL)
+		resolver_apply();
 	if (dns_base == NULL) {
 		req_fail_attempt(req, false, "no resolver for %s", srv->host);
 		return false;

@@ -16,7 +16,7 @@ SCAN_CASES=(
 	scan_rspamd_gtube scan_rspamd_ham scan_rspamd_add_header scan_rspamd_rewrite_subject
 	scan_rspamd_reject_message scan_rspamd_unix scan_rspamd_legacy scan_rspamd_whitelist
 	scan_spamd_gtube scan_spamd_ham scan_spamd_levels scan_spamd_legacy
-	scan_clamav_eicar_tcp scan_clamav_eicar_unix scan_clamav_marker scan_clamav_clean
+	scan_clamav_eicar_tcp scan_clamav_eicar_unix scan_clamav_hostname scan_clamav_marker scan_clamav_clean
 	scan_clamav_header scan_clamav_discard scan_clamav_quarantine
 	scan_fault_rspamd scan_fault_spamd scan_fault_clamav
 	scan_retry_count scan_pool_dead_revive scan_pool_master_slave scan_hang_concurrency
@@ -387,6 +387,17 @@ case_scan_clamav_eicar_unix() {
 	expect_refused $n "554 5.7.1 Infected: $EICAR_NAME" || return
 	grep -q "instream(local): $EICAR_NAME FOUND" "$PEERS_DIR/clam/clamd.log" ||
 		{ fail $n "clamd's log has no unix-socket (local) INSTREAM finding: $(grep instream "$PEERS_DIR/clam/clamd.log" | tail -2 | tr '\n' '|')"; return; }
+	ok $n
+}
+
+# a server given by host name is resolved (evdns) through the dns section's
+# nameserver -- our dnsmasq, where mx.test.example is 127.0.0.1
+case_scan_clamav_hostname() {
+	local n=scan_clamav_hostname
+	conf_or_fail $n "$(clamav_section "mx.test.example:$CLAMD_PORT" "  virus_action = reject;")
+dns { nameserver = 127.0.0.1:$DNS_PORT; timeout = 1s; }" || return
+	smsg $n --data "$SCAN_DIR/eicar.eml"
+	expect_refused $n "554 5.7.1 Infected: $EICAR_NAME" || return
 	ok $n
 }
 
