@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS="build-essential pkg-config libevent-dev libpcre2-dev libhiredis-dev \
-libopendkim-dev libspf2-dev libssl-dev libjansson-dev"
+libopendkim-dev libspf2-dev libssl-dev libjansson-dev libc-ares-dev"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
