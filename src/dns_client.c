@@ -10,7 +10,12 @@
  * for their TTL (at most an hour; cache_size answers, the oldest evicted),
  * and delivered from a zero-delay event, so a callback never runs inside dns_query() or inside
  * c-ares, and a cancelled query (callback pointer cleared) is simply freed
- * when c-ares lets go of it. */
+ * when c-ares lets go of it.
+ *
+ * A query for a name and type already being asked is not sent again: it
+ * waits as a follower of the query in flight (its leader) and gets a copy
+ * of the leader's answer, so a burst of messages from one domain on a cold
+ * cache costs one DNS query, not one per message. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -39,6 +44,7 @@ struct dns_sock {
 
 enum dns_query_state {
 	DQ_SENT = 0,		/* c-ares owns it: waiting for the answer */
+	DQ_FOLLOWING,		/* waits for its leader's answer (not sent) */
 	DQ_ANSWERED,		/* answer parsed, queued for delivery */
 };
 
@@ -48,9 +54,12 @@ struct dns_query {
 	dns_done_fn cb;		/* NULL once cancelled */
 	void *ud;
 	int type;
-	char *key;			/* cache key; NULL once answered */
+	char *key;			/* cache key of a sent query */
 	struct dns_answer ans;
 	struct dns_query *dnext;	/* delivery queue */
+	struct dns_query *fnext;	/* DQ_SENT: the in-flight table chain */
+	struct dns_query *followers;	/* DQ_SENT: queries sharing it */
+	struct dns_query *wnext;	/* DQ_FOLLOWING: next follower */
 };
 
 /* The answer cache: (type, name) -> answer until its TTL (at most
@@ -70,6 +79,7 @@ struct dns_cache_entry {
 struct dns_client {
 	struct event_base *base;
 	struct dns_cache_entry *buckets[DNS_CACHE_BUCKETS];
+	struct dns_query *flights[DNS_CACHE_BUCKETS];	/* sent, by key */
 	struct dns_cache_entry *oldest, *newest;
 	size_t ncache, cache_max;
 	unsigned long hits, misses;
@@ -300,30 +310,62 @@ client_on_deliver(evutil_socket_t fd, short what, void *arg)
 		client_destroy(c);
 }
 
+/* The sent query of KEY, or NULL. */
+static struct dns_query *
+flight_find(struct dns_client *c, const char *key)
+{
+	struct dns_query *q;
+
+	for (q = c->flights[cache_hash(key)]; q != NULL; q = q->fnext)
+		if (strcmp(q->key, key) == 0)
+			return q;
+	return NULL;
+}
+
+static void
+flight_remove(struct dns_client *c, struct dns_query *q)
+{
+	struct dns_query **pp = &c->flights[cache_hash(q->key)];
+
+	while (*pp != NULL && *pp != q)
+		pp = &(*pp)->fnext;
+	if (*pp == q)
+		*pp = q->fnext;
+	q->fnext = NULL;
+}
+
 /* c-ares: the query's final status (once per query). */
 static void
 client_on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
     int alen)
 {
-	struct dns_query *q = arg;
+	struct dns_query *q = arg, *f;
 	struct dns_client *c = q->c;
 
 	c->inflight--;
-	if (c->destroying) {
+	flight_remove(c, q);
+	if (!c->destroying) {
+		dns_answer_parse(&q->ans, q->type, status, abuf,
+		    alen > 0 ? (size_t)alen : 0);
+		cache_store(c, q->key, &q->ans);
+		if (q->ans.status == DNS_TEMPFAIL && timeouts > 0 &&
+		    status == ARES_ETIMEOUT)
+			snprintf(q->ans.why, sizeof(q->ans.why),
+			    "timeout (%d tries)", timeouts);
+	}
+	while ((f = q->followers) != NULL) {
+		q->followers = f->wnext;
+		if (c->destroying || f->cb == NULL) {
+			query_free(f);
+			continue;
+		}
+		dns_answer_copy(&f->ans, &q->ans);
+		query_queue(c, f);
+	}
+	if (c->destroying || q->cb == NULL) {
 		query_free(q);
 		return;
 	}
-	dns_answer_parse(&q->ans, q->type, status, abuf,
-	    alen > 0 ? (size_t)alen : 0);
-	cache_store(c, q->key, &q->ans);
-	if (q->cb == NULL) {
-		query_free(q);
-		return;
-	}
-	if (q->ans.status == DNS_TEMPFAIL && timeouts > 0 &&
-	    status == ARES_ETIMEOUT)
-		snprintf(q->ans.why, sizeof(q->ans.why), "timeout (%d tries)",
-		    timeouts);
 	query_queue(c, q);
 }
 
@@ -331,9 +373,10 @@ struct dns_query *
 dns_query(struct dns_client *c, const char *name, int type, dns_done_fn cb,
     void *ud)
 {
-	struct dns_query *q = xcalloc(1, sizeof(*q));
+	struct dns_query *q = xcalloc(1, sizeof(*q)), *leader;
 	struct dns_cache_entry *e;
 	char key[300];
+	unsigned h;
 
 	q->c = c;
 	q->cb = cb;
@@ -347,8 +390,18 @@ dns_query(struct dns_client *c, const char *name, int type, dns_done_fn cb,
 		query_queue(c, q);	/* delivered from the loop */
 		return q;
 	}
+	if ((leader = flight_find(c, key)) != NULL) {
+		c->hits++;	/* answered without a query of its own */
+		q->state = DQ_FOLLOWING;
+		q->wnext = leader->followers;
+		leader->followers = q;
+		return q;
+	}
 	c->misses++;
 	q->key = xstrdup(key);
+	h = cache_hash(key);
+	q->fnext = c->flights[h];
+	c->flights[h] = q;
 	c->inflight++;
 	ares_query(c->ch, name, 1 /* C_IN */, type, client_on_answer, q);
 	client_timer_update(c);

@@ -36,7 +36,8 @@ struct dns_client *dns_client_new(struct event_base *base,
     const char *servers, unsigned timeout_ms, unsigned tries,
     size_t cache_size, char *err, size_t errlen);
 
-/* Cache hits and misses of the queries so far, and the answers kept. */
+/* Queries answered without a query of their own (from the cache, or by
+ * one in flight for the same name and type), queries sent, answers kept. */
 void dns_client_stats(const struct dns_client *c, unsigned long *hits,
     unsigned long *misses, size_t *cached);
 /* Frees C; queries still in flight are cancelled (callbacks not run). */

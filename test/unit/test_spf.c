@@ -819,6 +819,75 @@ test_client_cancel(void)
 	event_base_free(base);
 }
 
+static void
+on_done_count(void *ud, const struct dns_answer *a)
+{
+	struct got *g = ud;
+
+	g->calls++;
+	dns_answer_free(&g->ans);
+	dns_answer_copy(&g->ans, a);
+}
+
+/* Queries for a name and type in flight share its one query: every one
+ * gets the answer (a copy), a cancelled one is never called, and a
+ * cancelled leader still answers its followers.  No cache involved. */
+static void
+test_client_shared(void)
+{
+	struct dns_client *c;
+	struct got g[4];
+	struct dns_query *q[4];
+	unsigned long hits, misses;
+	size_t cached;
+	int i;
+
+	memset(g, 0, sizeof(g));
+	base = event_base_new();
+	TT_CHECK(srv_start());
+	srv_silent = false;
+	srv_got = 0;
+	client_cache = 0;
+	if ((c = client_new(1000)) != NULL) {
+		for (i = 0; i < 4; i++)
+			q[i] = dns_query(c, i == 3 ? "Shared.Example." :
+			    "shared.example", DNS_T_TXT, on_done_count, &g[i]);
+		dns_query_cancel(q[0]);		/* the leader */
+		dns_query_cancel(q[2]);		/* a follower */
+		TT_CHECK_INT(dns_client_inflight(c), ==, 1);
+		run_loop(0.5);
+		TT_CHECK_INT(srv_got, ==, 1);
+		TT_CHECK_INT(g[0].calls, ==, 0);
+		TT_CHECK_INT(g[2].calls, ==, 0);
+		for (i = 1; i < 4; i += 2) {
+			TT_CHECK_INT(g[i].calls, ==, 1);
+			TT_CHECK_INT(g[i].ans.status, ==, DNS_OK);
+			if (g[i].ans.n == 1)
+				TT_CHECK_STR(g[i].ans.rr[0].text,
+				    "v=spf1 -all");
+		}
+		dns_client_stats(c, &hits, &misses, &cached);
+		TT_CHECK_INT(misses, ==, 1);
+		TT_CHECK_INT(hits, ==, 3);
+		/* the next one is sent again (no cache) */
+		dns_query(c, "shared.example", DNS_T_TXT, on_done_count, &g[1]);
+		run_loop(0.5);
+		TT_CHECK_INT(srv_got, ==, 2);
+		TT_CHECK_INT(g[1].calls, ==, 2);
+		/* freed with a leader and followers in flight */
+		srv_silent = true;
+		dns_query(c, "lost.example", DNS_T_TXT, on_done_count, &g[0]);
+		dns_query(c, "lost.example", DNS_T_TXT, on_done_count, &g[2]);
+		run_loop(0.1);
+		dns_client_free(c);
+		TT_CHECK_INT(g[0].calls + g[2].calls, ==, 0);
+	}
+	for (i = 0; i < 4; i++)
+		dns_answer_free(&g[i].ans);
+	srv_stop();
+	event_base_free(base);
+}
+
 /* The cache: a second query is answered without the server, from the
  * loop; a TEMPFAIL is not kept; TTLs are read from the reply. */
 static void
@@ -907,4 +976,5 @@ TT_MAIN(
 	{ "client/timeout", test_client_timeout },
 	{ "client/cancel", test_client_cancel },
 	{ "client/cache", test_client_cache },
+	{ "client/shared", test_client_shared },
 )
