@@ -38,25 +38,10 @@ SD=
 note() { NOTES+=("$*"); echo "bench-dkim: note: $*" >&2; }
 say() { echo "bench-dkim: $*" >&2; }
 
-# stop_pid: test/bench/lib.sh
+# stop_pid, bench_prepare: test/bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-mkdir -p "$OUT"
-missing=()
-for t in openssl "$PY"; do
-	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
-done
-[ -x "$RMILTER" ] || missing+=("$RMILTER")
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench-dkim: skipped, missing: ${missing[*]}" | tee "$OUT/dkim.txt"
-	exit 0
-fi
-if grep -aq -e __asan_init -e __ubsan_handle -e __tsan_init "$RMILTER" 2>/dev/null; then
-	note "$RMILTER is a sanitizer build: its CPU figures are not representative; rebuild with plain 'make' or set RMILTER"
-fi
-$CC -O2 -Wall -Wextra -Werror -o "$OUT/mload" "$ROOT/test/bench/mload.c" ||
-	{ echo "bench-dkim: building mload failed" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+bench_prepare dkim openssl "$PY"
 
 SD=$(mktemp -d /tmp/rmilter-bench-dkim.XXXXXX)
 cleanup() {

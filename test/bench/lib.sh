@@ -1,5 +1,6 @@
 #!/bin/bash
-# test/bench/lib.sh -- helpers shared by the bench parts (scan.sh, store.sh).
+# test/bench/lib.sh -- helpers shared by the bench parts (scan.sh, store.sh,
+# dkim.sh).
 
 # stop_pid PID [SECS]: SIGTERM, wait up to SECS (default 10), then SIGKILL.
 stop_pid() {
@@ -12,4 +13,30 @@ stop_pid() {
 	done
 	kill -KILL "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
+}
+
+# bench_prepare PART TOOL...: the common start of a part that drives rmilter
+# with mload.  Writes "bench-PART: skipped, missing: ..." to $OUT/PART.txt
+# and exits 0 when a tool or $RMILTER is missing; notes a sanitizer build
+# (its CPU figures mean nothing); builds $OUT/mload; raises the fd limit.
+# Needs OUT, RMILTER, ROOT, CC and the part's note().
+bench_prepare() {
+	local part=$1 t
+	local -a missing=()
+	shift
+	mkdir -p "$OUT"
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ -x "$RMILTER" ] || missing+=("$RMILTER")
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "bench-$part: skipped, missing: ${missing[*]}" | tee "$OUT/$part.txt"
+		exit 0
+	fi
+	if grep -aq -e __asan_init -e __ubsan_handle -e __tsan_init "$RMILTER" 2>/dev/null; then
+		note "$RMILTER is a sanitizer build: its CPU figures are not representative; rebuild with plain 'make' or set RMILTER"
+	fi
+	$CC -O2 -Wall -Wextra -Werror -o "$OUT/mload" "$ROOT/test/bench/mload.c" ||
+		{ echo "bench-$part: building mload failed" >&2; exit 1; }
+	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 }

@@ -46,22 +46,10 @@ SD=
 note() { NOTES+=("$*"); echo "bench-store: note: $*" >&2; }
 say() { echo "bench-store: $*" >&2; }
 
-mkdir -p "$OUT"
-missing=()
-for t in redis-server redis-cli "$PY"; do
-	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
-done
-[ -x "$RMILTER" ] || missing+=("$RMILTER")
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench-store: skipped, missing: ${missing[*]}" | tee "$OUT/store.txt"
-	exit 0
-fi
-if grep -aq -e __asan_init -e __ubsan_handle -e __tsan_init "$RMILTER" 2>/dev/null; then
-	note "$RMILTER is a sanitizer build: its CPU figures are not representative; rebuild with plain 'make' or set RMILTER"
-fi
-$CC -O2 -Wall -Wextra -Werror -o "$OUT/mload" "$ROOT/test/bench/mload.c" ||
-	{ echo "bench-store: building mload failed" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+# stop_pid, bench_prepare: test/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bench_prepare store redis-server redis-cli "$PY"
 
 SD=$(mktemp -d /tmp/rmilter-bench-store.XXXXXX)
 chmod 755 "$SD"
@@ -73,8 +61,6 @@ PEERS_LAST_PORT=$((PEERS_NEXT_PORT + 29))
 # shellcheck source=../e2e/peers.sh
 . "$ROOT/test/e2e/peers.sh"
 
-# stop_pid: test/bench/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
 	stop_pid "$RM_PID" 5
