@@ -504,8 +504,12 @@ session_header(struct milter_session *s, const struct milter_frame *f)
 		return;
 	}
 	m->hdr_bytes += f->len + 1;
-	if ((s->protocol & SMFIP_HDR_LEADSPC) && *value == ' ')
-		value++;
+	if (s->protocol & SMFIP_HDR_LEADSPC) {
+		if (*value == ' ')
+			value++;
+		else
+			ev.hdr_nosp = true;
+	}
 	if (m->nhdrs >= MAX_HEADERS) {
 		if (m->nhdrs == MAX_HEADERS)
 			log_info("%s more than %u headers; not keeping the "
@@ -518,6 +522,7 @@ session_header(struct milter_session *s, const struct milter_frame *f)
 		}
 		m->hdrs[m->nhdrs].name = xstrdup(name);
 		m->hdrs[m->nhdrs].value = xstrdup(value);
+		m->hdrs[m->nhdrs].nosp = ev.hdr_nosp;
 		m->nhdrs++;
 	}
 	ev.hdr_name = name;

@@ -50,6 +50,8 @@ struct milter_rcpt {
 struct milter_header {
 	char *name;
 	char *value;		/* leading space stripped, folding as sent (LF) */
+	bool nosp;		/* written "Name:value", no space after the
+				 * colon (known when HDR_LEADSPC was agreed) */
 };
 
 /* Per-transaction state; reset exactly at ABORT and after the EOM reply. */

@@ -51,6 +51,7 @@ struct dkim_msg {
 struct dkim_hdr {
 	const char *name;
 	const char *value;	/* leading space stripped, LF folding */
+	bool nosp;		/* "Name:value" (as received, no space) */
 };
 
 struct dkim_hdrlist {
@@ -95,7 +96,7 @@ dkim_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 
 static void
 hdrlist_insert(struct dkim_hdrlist *l, size_t pos, const char *name,
-    const char *value)
+    const char *value, bool nosp)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 32;
@@ -106,6 +107,7 @@ hdrlist_insert(struct dkim_hdrlist *l, size_t pos, const char *name,
 	memmove(&l->v[pos + 1], &l->v[pos], (l->n - pos) * sizeof(*l->v));
 	l->v[pos].name = name;
 	l->v[pos].value = value;
+	l->v[pos].nosp = nosp;
 	l->n++;
 }
 
@@ -131,10 +133,10 @@ hdrlist_edit(struct dkim_hdrlist *l, const struct module_edit *e)
 
 	switch (e->op) {
 	case EDIT_ADD:
-		hdrlist_insert(l, l->n, e->name, e->value);
+		hdrlist_insert(l, l->n, e->name, e->value, false);
 		break;
 	case EDIT_INSERT:
-		hdrlist_insert(l, e->index, e->name, e->value);
+		hdrlist_insert(l, e->index, e->name, e->value, false);
 		break;
 	case EDIT_CHANGE:
 	case EDIT_DELETE:
@@ -147,9 +149,11 @@ hdrlist_edit(struct dkim_hdrlist *l, const struct module_edit *e)
 				l->n--;
 			}
 		} else if (at >= 0) {
+			/* the MTA writes a changed header "Name: value" */
 			l->v[at].value = e->value;
+			l->v[at].nosp = false;
 		} else {
-			hdrlist_insert(l, l->n, e->name, e->value);
+			hdrlist_insert(l, l->n, e->name, e->value, false);
 		}
 		break;
 	}
@@ -169,7 +173,7 @@ dkim_headers_delivered(struct module_ctx *ctx, struct dkim_hdrlist *l)
 	memset(l, 0, sizeof(*l));
 	for (i = 0; i < s->msg.nhdrs; i++)
 		hdrlist_insert(l, l->n, s->msg.hdrs[i].name,
-		    s->msg.hdrs[i].value);
+		    s->msg.hdrs[i].value, s->msg.hdrs[i].nosp);
 	for (i = 0; i < s->pipe.nmods; i++) {
 		if (i == ctx->index || s->pipe.shadow[i])
 			continue;
@@ -240,7 +244,8 @@ dkim_sender_domain(struct module_ctx *ctx, const struct dkim_hdrlist *l,
 
 /* ---- signing ------------------------------------------------------------------ */
 
-/* Feeds "Name: value" with CRLF line ends; false on a library error. */
+/* Feeds "Name: value" ("Name:value" as received) with CRLF line ends;
+ * false on a library error. */
 static bool
 dkim_feed_header(DKIM *d, const struct dkim_hdr *h, char **buf,
     size_t *cap)
@@ -256,7 +261,8 @@ dkim_feed_header(DKIM *d, const struct dkim_hdr *h, char **buf,
 	memcpy(*buf, h->name, nl);
 	o = nl;
 	(*buf)[o++] = ':';
-	(*buf)[o++] = ' ';
+	if (!h->nosp)
+		(*buf)[o++] = ' ';
 	for (v = h->value; *v != '\0'; v++) {
 		if (*v == '\n' && (v == h->value || v[-1] != '\r'))
 			(*buf)[o++] = '\r';

@@ -50,6 +50,7 @@ struct module_event {
 	unsigned rcpt;			/* RCPT: index in s->msg.rcpts */
 	const char *hdr_name;		/* HEADER */
 	const char *hdr_value;		/* HEADER (leading space stripped) */
+	bool hdr_nosp;			/* HEADER: no space after the colon */
 	const uint8_t *body;		/* BODY: this chunk */
 	size_t body_len;
 };

@@ -470,7 +470,9 @@ spool_feed(struct milter_session *s, enum policy_stage st,
 
 		rc |= spool_append(sp, ev->hdr_name, strlen(ev->hdr_name), err,
 		    sizeof(err));
-		rc |= spool_append(sp, ": ", 2, err, sizeof(err));
+		/* the separator as written ("Name:value" stays so) */
+		rc |= spool_append(sp, ": ", ev->hdr_nosp ? 1 : 2, err,
+		    sizeof(err));
 		/* folded values arrive with bare LF: deliver CRLF */
 		while (rc == 0 && (nl = strchr(v, '\n')) != NULL) {
 			size_t l = (size_t)(nl - v);

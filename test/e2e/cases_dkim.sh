@@ -143,11 +143,15 @@ dkim_first_header() {
 case_dkim_simple() {
 	local n=dkim_simple
 	dkim_conf $n "$(dkim_basic)" || return
-	# a body over the base config's max_size (4k): the dkim module needs all of it
-	# and a folded header: simple canonicalization keeps its line break
+	# a body over the base config's max_size (4k): the dkim module needs all of it;
+	# a folded header: simple canonicalization keeps its line break; and a signed
+	# header written without a space after the colon, signed as written
 	dkim_send $n sender@test.example --add-header "References: <r1.$TOKEN@test.example>
- <r2.$TOKEN@test.example>" --body "$(for i in $(seq 1 200); do echo "line $i of a long body"; done)" || return
+ <r2.$TOKEN@test.example>" --header "Date:Sun, 22 Nov 2026 10:00:00 +0000" \
+		--body "$(for i in $(seq 1 200); do echo "line $i of a long body"; done)" || return
 	dkim_first_header $n || return
+	dkim_msg_headers | grep -q '^Date:Sun, 22 Nov' ||
+		{ fail $n "the Date header was not delivered as written ('Date:Sun'): $(dkim_msg_headers | grep -i '^date' | head -1)"; return; }
 	dkim_expect_pass $n 'pass d=test\.example s=e2e a=rsa-sha256 c=simple/simple h=[^ ]*References' || return
 	[ "$(dkim_msg_headers | sed -n 2p | cut -d: -f1)" = Received ] ||
 		{ fail $n "fold_header = no, but the signature spans lines: $(dkim_msg_headers | head -2 | tr '\n' '|' | cut -c1-200)"; return; }
