@@ -216,7 +216,10 @@ EOF
 }
 
 # start_rmilter -> starts the daemon in the foreground (background job), waits
-# for its port; returns 1 if it does not come up.
+# for its port and then for its "started: listening" line (the port opens
+# before the loop installs its signal events and their socketpair: a case that
+# counts fds or sends a signal right away must not race that); returns 1 if it
+# does not come up.
 start_rmilter() {
 	RMILTER_STARTS=$((RMILTER_STARTS + 1))
 	echo "=== rmilter start #$RMILTER_STARTS ($(date '+%T')) ===" >>"$RLOG"
@@ -233,6 +236,12 @@ start_rmilter() {
 		tail -15 "$RLOG" | sed 's/^/   | /'
 		return 1
 	fi
+	local t0
+	t0=$(now)
+	until sed -n "/^=== rmilter start #$RMILTER_STARTS /,\$p" "$RLOG" | grep -q 'started: listening'; do
+		fle $((10 * SLOW)) "$(elapsed "$t0")" && break
+		sleep 0.05
+	done
 	return 0
 }
 
