@@ -31,11 +31,9 @@
 #include "spool.h"
 #include "xmalloc.h"
 
-/* Per message. */
+/* Per message: only a mark (msg_end is called for modules with state). */
 struct bs_msg {
-	uint64_t eoh;		/* spool bytes up to and including the blank
-				 * line after the headers */
-	bool eoh_seen;
+	bool seen;
 };
 
 static const struct conf_beanstalk *
@@ -81,12 +79,17 @@ bs_shadow(const struct rmilter_config *conf)
 static void
 bs_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 {
-	/* BODY only so that the body is never cut short (SMFIR_SKIP) for
-	 * another module: a copy is the whole message */
-	needs->stages |= STAGE_BIT(STAGE_EOH) | STAGE_BIT(STAGE_BODY) |
-	    STAGE_BIT(STAGE_EOM);
-	needs->body_limit = 0;
+	const struct conf_beanstalk *bc = bs_conf(conf);
+
+	needs->stages |= STAGE_BIT(STAGE_EOH) | STAGE_BIT(STAGE_EOM);
 	needs->spool = true;
+	/* BODY only so that the body is never cut short (SMFIR_SKIP) for
+	 * another module, when a job may be the whole message */
+	if (bs_want_copy(bc) || bs_want_spam(bc) ||
+	    (bs_want_headers(bc) && bc->id_regexp.code != NULL)) {
+		needs->stages |= STAGE_BIT(STAGE_BODY);
+		needs->body_limit = 0;
+	}
 }
 
 static enum module_rc
@@ -94,17 +97,11 @@ bs_run(struct module_ctx *ctx, enum policy_stage st,
     const struct module_event *ev)
 {
 	struct bs_msg *m = *ctx->data;
-	struct spool *sp;
 
 	if (m == NULL) {
 		m = xcalloc(1, sizeof(*m));
+		m->seen = true;
 		*ctx->data = m;
-	}
-	/* the spool already holds this stage's bytes: at EOH, the blank line */
-	if (st == STAGE_EOH && !m->eoh_seen &&
-	    (sp = pipeline_spool(ctx->s)) != NULL) {
-		m->eoh = spool_size(sp);
-		m->eoh_seen = true;
 	}
 	return MODULE_DONE;
 }
@@ -113,23 +110,16 @@ bs_run(struct module_ctx *ctx, enum policy_stage st,
 static bool
 bs_id_match(struct module_ctx *ctx, const struct conf_regex *re)
 {
-	const struct milter_msg *msg = &ctx->s->msg;
+	const char *v = pipeline_header_value(ctx->s, "In-Reply-To");
 	pcre2_match_data *md;
-	unsigned i;
-	int rc = PCRE2_ERROR_NOMATCH;
+	int rc;
 
-	if (re->code == NULL)
-		return false;
-	for (i = 0; i < msg->nhdrs; i++)
-		if (strcasecmp(msg->hdrs[i].name, "In-Reply-To") == 0)
-			break;
-	if (i == msg->nhdrs || msg->hdrs[i].value == NULL)
+	if (re->code == NULL || v == NULL)
 		return false;
 	md = pcre2_match_data_create_from_pattern(re->code, NULL);
 	if (md == NULL)
 		return false;
-	rc = pcre2_match(re->code, (PCRE2_SPTR)msg->hdrs[i].value,
-	    strlen(msg->hdrs[i].value), 0, 0, md, NULL);
+	rc = pcre2_match(re->code, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL);
 	pcre2_match_data_free(md);
 	if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
 		log_info("%s beanstalk: id_regexp %s: match error %d, counted "
@@ -155,7 +145,6 @@ bs_msg_end(struct module_ctx *ctx, bool delivered)
 	const struct conf_beanstalk *bc = bs_conf(ctx->conf);
 	struct milter_session *s = ctx->s;
 	struct pipeline_msg *p = s->msg.pipe;
-	struct bs_msg *m = *ctx->data;
 	const char *qid = milter_session_macro(s, "i");
 	uint64_t size;
 
@@ -169,8 +158,10 @@ bs_msg_end(struct module_ctx *ctx, bool delivered)
 	}
 	size = spool_size(p->spool);
 	if (delivered && bs_want_headers(bc)) {
-		uint64_t len = m->eoh_seen ? m->eoh : size;
+		uint64_t len;
 
+		if (!pipeline_spool_body(s, &len))
+			len = size;
 		if (bs_id_match(ctx, &bc->id_regexp))
 			len = size;
 		beanstalk_queue_put(ctx->conf, BEANSTALK_HEADERS, p->spool, len,

@@ -43,8 +43,6 @@
 /* Per-message state, made at the first stage the module sees. */
 struct dkim_msg {
 	unsigned nhdrs;		/* headers seen (the session keeps 10k) */
-	uint64_t body_off;	/* where the body starts in the spool */
-	bool eoh;		/* body_off is known */
 };
 
 /* One header of the message as it will be delivered. */
@@ -85,8 +83,8 @@ dkim_needs(const struct rmilter_config *conf, struct policy_needs *needs)
 		needs->stages |= STAGE_BIT(STAGE_EOM);
 		return;
 	}
-	needs->stages |= STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_EOH) |
-	    STAGE_BIT(STAGE_BODY) | STAGE_BIT(STAGE_EOM);
+	needs->stages |= STAGE_BIT(STAGE_HEADER) | STAGE_BIT(STAGE_BODY) |
+	    STAGE_BIT(STAGE_EOM);
 	needs->body_limit = 0;	/* the whole body, whatever others want */
 	needs->spool = true;
 	needs->actions |= SMFIF_ADDHDRS;
@@ -428,7 +426,8 @@ dkim_msg_sign(struct module_ctx *ctx, struct dkim_msg *dm)
 	struct dkim_match m;
 	struct spool *sp;
 	char why[400], domain[256], *sig;
-	uint64_t size = s->msg.hdr_bytes + s->msg.body_bytes;
+	uint64_t size = s->msg.hdr_bytes + s->msg.body_bytes, body_off = 0;
+	bool eoh = pipeline_spool_body(s, &body_off);
 
 	if (!dk->enable) {
 		module_note(ctx, "not signed: disabled (enable = no)");
@@ -442,9 +441,9 @@ dkim_msg_sign(struct module_ctx *ctx, struct dkim_msg *dm)
 		    (unsigned long long)dk->max_size);
 		goto unsigned_;
 	}
-	if (s->msg.skip_body || !dm->eoh || dm->nhdrs != s->msg.nhdrs) {
+	if (s->msg.skip_body || !eoh || dm->nhdrs != s->msg.nhdrs) {
 		snprintf(why, sizeof(why), "%s", s->msg.skip_body ?
-		    "body not complete" : !dm->eoh ? "no end of headers" :
+		    "body not complete" : !eoh ? "no end of headers" :
 		    "too many headers");
 		goto unsigned_;
 	}
@@ -469,7 +468,7 @@ dkim_msg_sign(struct module_ctx *ctx, struct dkim_msg *dm)
 		log_warning("%s dkim: not signed: %s", s->sid, why);
 		goto unsigned_;
 	}
-	sig = dkim_make_signature(ctx, ks, &m, &l, sp, dm->body_off, why,
+	sig = dkim_make_signature(ctx, ks, &m, &l, sp, body_off, why,
 	    sizeof(why));
 	if (sig == NULL) {
 		log_warning("%s dkim: not signed (d=%s s=%s key %s): %s",
@@ -496,7 +495,6 @@ dkim_run(struct module_ctx *ctx, enum policy_stage st,
     const struct module_event *ev)
 {
 	struct dkim_msg *dm = *ctx->data;
-	struct spool *sp;
 
 	if (dm == NULL)
 		*ctx->data = dm = xcalloc(1, sizeof(*dm));
@@ -504,13 +502,6 @@ dkim_run(struct module_ctx *ctx, enum policy_stage st,
 	case STAGE_HEADER:
 		if (ev->hdr_name != NULL)
 			dm->nhdrs++;
-		break;
-	case STAGE_EOH:
-		/* the pipeline spooled the blank line before the modules */
-		if ((sp = pipeline_spool(ctx->s)) != NULL) {
-			dm->body_off = spool_size(sp);
-			dm->eoh = true;
-		}
 		break;
 	case STAGE_EOM:
 		dkim_msg_sign(ctx, dm);

@@ -140,8 +140,15 @@ gl_keys(struct module_ctx *ctx, struct grey_state *gs, const char *net,
 
 		if (sp == NULL)
 			return gs->nkeys > 0;
-		/* the body key: the sender's network and the message bytes */
+		/* the body key: the sender's network and the body (the MTA's
+		 * own Received: header changes with every attempt) */
+		if (!pipeline_spool_body(ctx->s, &off))
+			off = 0;
 		if ((mem = spool_memory(sp, &len)) != NULL) {
+			if (off > len)
+				off = len;
+			mem += off;
+			len -= (size_t)off;
 			data = xmalloc(len + 1);
 			memcpy(data, mem, len);
 		} else {
@@ -159,11 +166,8 @@ gl_keys(struct module_ctx *ctx, struct grey_state *gs, const char *net,
 			if (data[off] == '\0')
 				data[off] = ' ';
 		data[len] = '\0';
-		/* the body only: the MTA's own Received: header changes with
-		 * every attempt */
 		bp[0] = net;
-		bp[1] = strstr(data, "\r\n\r\n") ? strstr(data, "\r\n\r\n") + 4 :
-		    data;
+		bp[1] = data;
 		gs->keys[gs->nkeys++] = store_key_hash("", bp, 2);
 		gs->body_key = true;
 		free(data);

@@ -452,6 +452,18 @@ pipeline_spool(struct milter_session *s)
 	return p->spool;
 }
 
+bool
+pipeline_spool_body(struct milter_session *s, uint64_t *off)
+{
+	struct pipeline_msg *p = s->msg.pipe;
+
+	if (p == NULL || p->spool == NULL || p->spool_failed ||
+	    !p->body_off_known)
+		return false;
+	*off = p->body_off;
+	return true;
+}
+
 /* Adds to the spool what the message looks like as delivered. */
 static void
 spool_feed(struct milter_session *s, enum policy_stage st,
@@ -487,6 +499,8 @@ spool_feed(struct milter_session *s, enum policy_stage st,
 		rc |= spool_append(sp, "\r\n", 2, err, sizeof(err));
 	} else if (st == STAGE_EOH) {
 		rc = spool_append(sp, "\r\n", 2, err, sizeof(err));
+		p->body_off = spool_size(sp);
+		p->body_off_known = true;
 	} else if (st == STAGE_BODY && ev->body_len > 0) {
 		rc = spool_append(sp, ev->body, ev->body_len, err, sizeof(err));
 	}
@@ -1066,8 +1080,8 @@ stage_verdict(struct milter_session *s, enum policy_stage st,
 
 /* ---- the record ------------------------------------------------------------------------ */
 
-static const char *
-header_value(const struct milter_session *s, const char *name)
+const char *
+pipeline_header_value(const struct milter_session *s, const char *name)
 {
 	unsigned i;
 
@@ -1125,8 +1139,8 @@ pipeline_msg_end(struct milter_session *s, const char *final,
 	rec.authenticated = pipeline_authenticated(s);
 	rec.whitelisted = pipeline_whitelisted(s);
 	rec.size = s->msg.hdr_bytes + s->msg.body_bytes;
-	rec.message_id = header_value(s, "Message-Id");
-	rec.subject = header_value(s, "Subject");
+	rec.message_id = pipeline_header_value(s, "Message-Id");
+	rec.subject = pipeline_header_value(s, "Subject");
 	rec.action = final;
 	/* where the deciding module decided (a HELO accept shows "helo") */
 	rec.stage = policy_stage_name(p->decided_by >= 0 ? p->decided_stage :

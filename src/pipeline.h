@@ -53,6 +53,9 @@ struct pipeline_msg {
 					 * than "no action" (beanstalk) */
 	struct spool *spool;		/* when a module reads the message */
 	bool spool_failed;
+	uint64_t body_off;		/* spool offset of the body, once the
+					 * end of headers was spooled */
+	bool body_off_known;
 	char *reply_sent;		/* the reply of the message verdict */
 	struct module_edit *applied;	/* edits applied at EOM (for the record) */
 	size_t napplied;
@@ -91,6 +94,12 @@ void pipeline_msg_abort(struct milter_session *s);
 
 /* Spool of the current message, or NULL (not needed / failed). */
 struct spool *pipeline_spool(struct milter_session *s);
+/* The value of the message's first header NAME (any case), or NULL. */
+const char *pipeline_header_value(const struct milter_session *s,
+    const char *name);
+/* Where the body starts in that spool (after the blank line): false until
+ * the end of headers was spooled. */
+bool pipeline_spool_body(struct milter_session *s, uint64_t *off);
 
 /* The client address for policy decisions: the CONNECT address, or for a
  * unix-socket / unknown-family connection the MTA's {client_addr} macro.
