@@ -19,27 +19,14 @@
 # BENCH_DKIM_KEEP=1 keeps the temp dir, RMILTER, CC.
 set -u
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$ROOT/build/bench
-CC=${CC:-cc}
-RMILTER=${RMILTER:-$ROOT/src/rmilter}
+# bench_part, bench_prepare, stop_pid: test/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_part dkim
 N2K=${BENCH_DKIM_N2K:-20000}
 N100K=${BENCH_DKIM_N100K:-4000}
 CONC=${BENCH_DKIM_CONC:-50}
 RUN_TIMEOUT=${BENCH_DKIM_TIMEOUT:-120}
 PORT=${BENCH_DKIM_PORT:-23560}
-CLK_TCK=$(getconf CLK_TCK)
-PY=/usr/bin/python3
-NOTES=()
-STATUS=0
-RM_PID=
-SD=
-
-note() { NOTES+=("$*"); echo "bench-dkim: note: $*" >&2; }
-say() { echo "bench-dkim: $*" >&2; }
-
-# stop_pid, bench_prepare: test/bench/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_prepare dkim openssl "$PY"
 

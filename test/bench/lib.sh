@@ -2,6 +2,25 @@
 # test/bench/lib.sh -- helpers shared by the bench parts (scan.sh, store.sh,
 # dkim.sh).
 
+# bench_part PART: the settings every part shares (ROOT, OUT, CC, RMILTER,
+# CLK_TCK, PY, NOTES, STATUS, RM_PID, SD) and its note()/say() lines,
+# prefixed "bench-PART:".
+bench_part() {
+	BENCH_PART=$1
+	ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	OUT=$ROOT/build/bench
+	CC=${CC:-cc}
+	RMILTER=${RMILTER:-$ROOT/src/rmilter}
+	CLK_TCK=$(getconf CLK_TCK)
+	PY=/usr/bin/python3
+	NOTES=()
+	STATUS=0
+	RM_PID=
+	SD=
+	note() { NOTES+=("$*"); echo "bench-$BENCH_PART: note: $*" >&2; }
+	say() { echo "bench-$BENCH_PART: $*" >&2; }
+}
+
 # stop_pid PID [SECS]: SIGTERM, wait up to SECS (default 10), then SIGKILL.
 stop_pid() {
 	local p=$1 n=$((${2:-10} * 20))
@@ -19,7 +38,7 @@ stop_pid() {
 # with mload.  Writes "bench-PART: skipped, missing: ..." to $OUT/PART.txt
 # and exits 0 when a tool or $RMILTER is missing; notes a sanitizer build
 # (its CPU figures mean nothing); builds $OUT/mload; raises the fd limit.
-# Needs OUT, RMILTER, ROOT, CC and the part's note().
+# Needs bench_part first.
 bench_prepare() {
 	local part=$1 t
 	local -a missing=()

@@ -26,28 +26,15 @@
 # port tried), BENCH_STORE_KEEP=1 keeps the temp dir, RMILTER, CC.
 set -u
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$ROOT/build/bench
-CC=${CC:-cc}
-RMILTER=${RMILTER:-$ROOT/src/rmilter}
+# bench_part, bench_prepare, stop_pid: test/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_part store
 LEVELS=${BENCH_STORE_LEVELS:-"100 1000"}
 NMIN=${BENCH_STORE_NMIN:-4000}
 NMAX=${BENCH_STORE_NMAX:-20000}
 BACKENDS=${BENCH_STORE_BACKENDS:-"redis mem"}
 RUN_TIMEOUT=${BENCH_STORE_TIMEOUT:-60}
 GREY_T=1
-CLK_TCK=$(getconf CLK_TCK)
-PY=/usr/bin/python3
-NOTES=()
-STATUS=0
-RM_PID=
-SD=
-
-note() { NOTES+=("$*"); echo "bench-store: note: $*" >&2; }
-say() { echo "bench-store: $*" >&2; }
-
-# stop_pid, bench_prepare: test/bench/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_prepare store redis-server redis-cli "$PY"
 
